@@ -1,0 +1,386 @@
+"""How fast the engine dreams, against the naive loop and the fastest peer's, in one run.
+
+    python bench/engine.py                   # CPU or GPU (auto), 512 and 1024 px, both models
+    python bench/engine.py --sweep           # ... and time and memory from 256 to 2048 px
+    python bench/engine.py --device cuda     # the same on a GPU
+    python bench/engine.py --quick           # a small smoke run (128 px, one repeat)
+
+Prints Markdown tables (and writes them to --out). Every loop runs the classic dream (4 octaves
+x 1.4, 10 steps, jitter 32) on the same picture with the same jitter seed; times are medians of
+--repeats after a warm-up; the objective is measured the same way for all (bench/baselines.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import functools
+import gc
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as `python bench/engine.py`, Python puts bench/ first on the path, where this very file
+# would shadow the engine package: look in the checkout's root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench.baselines import (  # noqa: E402
+    Classic,
+    LoopResult,
+    ReferenceNet,
+    googlenet_state_dict,
+    naive_dream,
+    peer_dream,
+)
+from engine import Dreamer, DreamParams, default_preset, resolve_device  # noqa: E402
+
+PHOTO = ROOT / "tests" / "data" / "astronaut.png"
+# googlenet's classic layer; other models dream their default preset
+LAYERS = {"googlenet": ("inception4c",)}
+# the models whose benchmark weights are untrained (fine for timing, seeded so that every loop
+# shares them); the rest use their real weights, which the quality comparison needs
+RANDOM_WEIGHTS = ("googlenet",)
+SWEEP_SIZES = (256, 512, 768, 1024, 1536, 2048)
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Run:
+    """One loop's figures for one model and size."""
+
+    loop: str
+    seconds: float
+    steps: int
+    objective: float
+    peak_bytes: int | None
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Peak memory above the level at the start: allocated CUDA memory on a GPU, resident set
+    size on a CPU (Linux resets its high-water mark through /proc/self/clear_refs)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak: int | None = None
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        else:
+            _trim_heap()
+            self._resettable = _reset_rss_peak()
+            self._start = psutil.Process().memory_info().rss
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self._start
+        elif self._resettable:
+            self.peak = _rss_peak() - self._start
+
+
+def _trim_heap() -> None:
+    # Memory that malloc keeps after a free stays resident and would be reused unseen: hand it
+    # back first, so that the peak counts every byte the run needs.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _reset_rss_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _rss_peak() -> int:
+    status = Path("/proc/self/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(match[1]) * 1024 if match else 0
+
+
+@contextlib.contextmanager
+def _as_written() -> Iterator[None]:
+    # The reference loops run with PyTorch's defaults, whatever the engine turned on.
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(
+    loop: str,
+    run: Callable[[], LoopResult],
+    *,
+    repeats: int,
+    bench: Bench,
+) -> Run:
+    """Median time of ``repeats`` runs (the caller warms up first); memory of the first run.
+
+    The objective is measured after the memory window: its full-size forward is not the loop's.
+    """
+    with PeakMemory(bench.device) as memory:
+        first = run()
+    results = [first, *(run() for _ in range(repeats - 1))]
+    seconds = statistics.median(r.seconds for r in results)
+    objective = bench.reference.objective(first.picture, bench.layers)
+    return Run(loop, seconds, first.steps, objective, memory.peak)
+
+
+# --- the loops ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """Everything one model needs, loaded once: the engine, the reference network, the layers."""
+
+    model: str
+    device: torch.device
+    dreamer: Dreamer
+    reference: ReferenceNet
+    layers: tuple[str, ...]
+
+    def params(self, size: int, settings: Classic) -> DreamParams:
+        return DreamParams(
+            model=self.model,
+            layers=self.layers,
+            octaves=settings.octaves,
+            octave_scale=settings.octave_scale,
+            steps=settings.steps,
+            jitter=settings.jitter,
+            strength=settings.step_size / (1.5 / 255),
+            seed=settings.seed,
+            max_side=max(size, 32),
+        )
+
+    def engine(self, picture: Image.Image, settings: Classic) -> LoopResult:
+        params = self.params(max(picture.size), settings)
+        _sync(self.device)
+        started = time.perf_counter()
+        result = self.dreamer.dream(picture, params)
+        _sync(self.device)
+        seconds = time.perf_counter() - started
+        return LoopResult(result, None, seconds, settings.total_steps)
+
+    def naive(self, picture: Image.Image, settings: Classic) -> LoopResult:
+        with _as_written():
+            return naive_dream(picture, self.reference, self.layers, settings, evaluate=False)
+
+    def peer(self, picture: Image.Image, settings: Classic) -> LoopResult:
+        with _as_written():
+            return peer_dream(picture, self.reference, self.layers, settings, evaluate=False)
+
+    def loops(self) -> dict[str, Callable[[Image.Image, Classic], LoopResult]]:
+        loops = {"engine": self.engine, "naive": self.naive}
+        if self.model == "googlenet":  # the peer's wrapper is a GoogLeNet
+            loops["peer"] = self.peer
+        return loops
+
+
+def load_bench(model: str, device: torch.device, weights_dir: Path) -> Bench:
+    weights: dict[str, str | Path] = {}
+    if model in RANDOM_WEIGHTS:
+        path = weights_dir / f"{model}-random.pt"
+        state = googlenet_state_dict(seed=0)
+        torch.save(state, path)
+        weights[model] = path  # the engine loads the very weights the reference loops use
+        reference = ReferenceNet.googlenet(state, device=device)
+    else:
+        reference = ReferenceNet.engine_network(model, device=device)
+    dreamer = Dreamer(device=device, weights=weights)
+    layers = LAYERS.get(model, default_preset(model).layers)
+    return Bench(model, device, dreamer, reference, layers)
+
+
+def photo(size: int) -> Image.Image:
+    with Image.open(PHOTO) as image:
+        return image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+
+
+# --- the sections ---------------------------------------------------------------------------------
+
+
+def compare(
+    bench: Bench, size: int, settings: Classic, *, repeats: int, log: Callable[[str], None]
+) -> list[Run]:
+    """Engine, naive and peer on one model and size, each warmed up by one whole dream."""
+    picture = photo(size)
+    runs = []
+    for name, loop in bench.loops().items():
+        log(f"{bench.model} {size}px {name}: warm-up")
+        loop(picture, settings)
+        log(f"{bench.model} {size}px {name}: {repeats} timed")
+        timed = functools.partial(loop, picture, settings)
+        runs.append(measure(name, timed, repeats=repeats, bench=bench))
+    return runs
+
+
+def comparison_table(rows: list[tuple[Bench, int, float, list[Run]]]) -> list[str]:
+    lines = [
+        "| model | layer | size | loop | s per dream | ms per step | engine faster by "
+        "| objective (x input) | objective vs naive | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for bench, size, start, runs in rows:
+        by_loop = {run.loop: run for run in runs}
+        engine, naive = by_loop["engine"], by_loop["naive"]
+        for run in runs:
+            faster = "" if run is engine else f"{run.seconds / engine.seconds:.2f}x"
+            lines.append(
+                f"| {bench.model} | {'+'.join(bench.layers)} | {size} | {run.loop} "
+                f"| {run.seconds:.3f} | {1000 * run.seconds / run.steps:.1f} | {faster} "
+                f"| {run.objective:.4g} ({run.objective / start:.2f}x) "
+                f"| {run.objective / naive.objective:.3f} | {_mb(run.peak_bytes)} |"
+            )
+    return lines
+
+
+def sweep(
+    bench: Bench, sizes: tuple[int, ...], settings: Classic, *, log: Callable[[str], None]
+) -> list[str]:
+    """The engine alone from small to large pictures: time per megapixel and peak memory."""
+    lines = [
+        f"Size sweep: engine, {bench.model} {'+'.join(bench.layers)}, tile "
+        f"{bench.params(512, settings).tile_size} px, one run each after a warm-up",
+        "",
+        "| size | megapixels | s per dream | s per megapixel | peak memory |",
+        "|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        picture = photo(size)
+        log(f"sweep {size}px")
+        bench.engine(picture, settings)  # warm-up
+        timed = functools.partial(bench.engine, picture, settings)
+        run = measure("engine", timed, repeats=1, bench=bench)
+        megapixels = size * size / 1e6
+        lines.append(
+            f"| {size} | {megapixels:.2f} | {run.seconds:.3f} | {run.seconds / megapixels:.3f} "
+            f"| {_mb(run.peak_bytes)} |"
+        )
+    return lines
+
+
+def _mb(peak: int | None) -> str:
+    return "n/a" if peak is None else f"{peak / MB:.0f} MB"
+
+
+def machine(device: torch.device, dreamer: Dreamer | None) -> str:
+    if device.type == "cuda":
+        where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    else:
+        where = f"{_cpu_name()}, {torch.get_num_threads()} threads"
+    dtype = "fp32" if dreamer is None or dreamer.dtype is None else str(dreamer.dtype)
+    dtype = dtype.removeprefix("torch.")
+    return (
+        f"device {device}: {where}; torch {torch.__version__}, Python "
+        f"{platform.python_version()}; engine autocast {dtype}"
+    )
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "CPU"
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], metavar="PX")
+    parser.add_argument(
+        "--models", nargs="+", default=["googlenet", "efficientnet_lite0"], metavar="MODEL"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the median is shown")
+    parser.add_argument("--sweep", action="store_true", help="also the size sweep (engine only)")
+    parser.add_argument(
+        "--sweep-sizes", type=int, nargs="+", default=list(SWEEP_SIZES), metavar="PX"
+    )
+    parser.add_argument("--quick", action="store_true", help="128 px, one repeat: a smoke test")
+    parser.add_argument("--out", type=Path, help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats, args.sweep_sizes = [128], 1, [128, 256]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    # one intra-op thread per physical core, decided once
+    torch.set_num_threads(psutil.cpu_count(logical=False) or 1)
+    settings = Classic()
+
+    def log(message: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    report: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        benches = [load_bench(model, device, Path(tmp)) for model in args.models]
+        report += [
+            f"# Engine benchmark ({machine(device, benches[0].dreamer if benches else None)})",
+            "",
+            f"Classic dream: {settings.octaves} octaves x {settings.octave_scale}, "
+            f"{settings.steps} steps each, jitter {settings.jitter}; medians of {args.repeats} "
+            "after a warm-up. engine faster by = loop time / engine time. objective = mean "
+            "squared fp32 activation at the layer on the final picture (x input = gain over the "
+            "undreamed picture). googlenet: seeded random weights shared by every loop; "
+            "efficientnet_lite0: its real weights. Peak memory: "
+            + ("CUDA memory allocated" if device.type == "cuda" else "resident set size")
+            + " above the level before the run.",
+            "",
+        ]
+        rows = []
+        for bench in benches:
+            for size in args.sizes:
+                start = bench.reference.objective(photo(size), bench.layers)
+                runs = compare(bench, size, settings, repeats=args.repeats, log=log)
+                rows.append((bench, size, start, runs))
+        report += comparison_table(rows)
+        if args.sweep and benches:
+            report += ["", *sweep(benches[0], tuple(args.sweep_sizes), settings, log=log)]
+        # Moving dreams (issue 6) add their section here: seconds per zoom frame and per GIF
+        # frame at 512 px, timed like the dreams above (warm-up, then medians of --repeats).
+
+    text = "\n".join(report) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

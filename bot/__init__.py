@@ -1,0 +1,1 @@
+"""DeepDream for Discord: the bot package (settings, the bot, its cogs and its job queue)."""

@@ -1,0 +1,131 @@
+"""`DreamBot`: the discord.py bot, its dependencies passed in, its cogs loaded and commands synced
+in `setup_hook`, and a graceful `close`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import discord
+from discord.ext import commands
+
+from bot.cooldowns import Cooldowns
+from bot.jobs import JobBackend, LocalBackend
+from bot.settings import Settings
+from bot.sync import sync_commands
+
+__all__ = ["EXTENSIONS", "PERMISSIONS", "DreamBot", "invite_url"]
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.errors", "bot.cogs.dream", "bot.cogs.layers")
+
+# what the bot needs in a channel: post answers with pictures (and the channel fallback)
+PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    attach_files=True,
+    embed_links=True,
+    read_message_history=True,
+)
+
+# after the job queue closed, how long members' answers may take to be edited
+_REPLY_DRAIN_S = 15.0
+
+
+def invite_url(application_id: int) -> str:
+    """The link that adds the bot to a server with the scopes and permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id, permissions=PERMISSIONS, scopes=("bot", "applications.commands")
+    )
+
+
+class DreamBot(commands.Bot):
+    """The DeepDream bot. ``jobs`` runs the dreams (default: the in-process `LocalBackend`)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        jobs: JobBackend | None = None,
+        extensions: Sequence[str] = EXTENSIONS,
+    ) -> None:
+        # the bot never joins voice: spare the log discord.py's missing-voice-library warnings
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.jobs: JobBackend = jobs if jobs is not None else LocalBackend.from_settings(settings)
+        self.cooldowns = Cooldowns(settings.dream_cooldown_s)
+        self._extensions = tuple(extensions)
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._shutdown: asyncio.Future[None] | None = None
+
+    async def setup_hook(self) -> None:
+        await self.jobs.start()
+        for extension in self._extensions:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> bool:
+        """Sync the commands (to the dev guild only, if set) when their definition changed."""
+        guild = None
+        if self.settings.dream_dev_guild is not None:
+            guild = discord.Object(self.settings.dream_dev_guild)
+            self.tree.copy_global_to(guild=guild)
+        try:
+            return await sync_commands(
+                self.tree,
+                application_id=self.application_id,
+                data_dir=self.settings.dream_data_dir,
+                guild=guild,
+            )
+        except discord.Forbidden as error:
+            log.error(
+                "Discord refused the command sync to guild %s (%s): is the bot in that server, "
+                "invited with the applications.commands scope?",
+                self.settings.dream_dev_guild,
+                error,
+            )
+        except discord.HTTPException as error:
+            log.error("Could not sync the commands: %s", error)
+        return False
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info(
+            "Logged in as %s (id %s), in %d servers", self.user, self.user.id, len(self.guilds)
+        )
+        if self.application_id is not None:
+            log.info("Invite me with %s", invite_url(self.application_id))
+        log.info("Models offered: %s", ", ".join(self.settings.dream_models))
+        log.info("Dreams run on: %s", await self.jobs.describe())
+
+    def track_current_task(self) -> None:
+        """Count the calling task as an answer in flight: `close` waits for it to end."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._inflight:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def close(self) -> None:
+        """Stop taking work, let the running dream finish (bounded), tell queued members, close."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._drain())
+        await asyncio.shield(self._shutdown)
+        await super().close()
+
+    async def _drain(self) -> None:
+        log.info("Shutting down")
+        await self.jobs.close(timeout=self.settings.dream_shutdown_timeout_s)
+        answers = self._inflight - {asyncio.current_task()}
+        if answers:
+            _, late = await asyncio.wait(answers, timeout=_REPLY_DRAIN_S)
+            if late:
+                log.warning("%d answers were still being sent at shutdown", len(late))

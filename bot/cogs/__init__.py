@@ -1,0 +1,1 @@
+"""One feature per module; each module ends in ``async def setup(bot)``."""

@@ -1,0 +1,238 @@
+"""`/dream` and the "Dream this image" message command: check, defer, queue, show progress,
+answer with the picture. Discord only; the dreaming happens in the job backend."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import AttachmentRejected, OptionRejected
+from bot.jobs import Job, JobRequest, JobResult, JobState
+from bot.progress import Throttle, status_text
+from bot.reply import Reply
+from engine import (
+    ACCEPTED_CONTENT_TYPES,
+    MODEL_DESCRIPTIONS,
+    DreamParams,
+    check_content_type,
+    check_dimensions,
+    default_preset,
+    presets,
+)
+
+if TYPE_CHECKING:
+    from bot.bot import DreamBot
+
+__all__ = ["Dream", "first_picture", "setup"]
+
+SEED_MAX = 2**31 - 1
+
+
+def first_picture(attachments: list[discord.Attachment]) -> discord.Attachment | None:
+    """The first attachment we take, else the first that claims to be a picture, else None."""
+    pictures = [a for a in attachments if (a.content_type or "").startswith("image/")]
+    accepted = [a for a in pictures if a.content_type in ACCEPTED_CONTENT_TYPES]
+    for candidates in (accepted, pictures):
+        if candidates:
+            return candidates[0]
+    return None
+
+
+def check_attachment(attachment: discord.Attachment) -> None:
+    """Refuse from the metadata alone what the engine would refuse (engine `PictureError`s)."""
+    check_content_type(attachment.content_type)
+    check_dimensions(width=attachment.width, height=attachment.height, size_bytes=attachment.size)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Dream(commands.Cog):
+    """Dreams members' pictures."""
+
+    def __init__(self, bot: DreamBot) -> None:
+        self.bot = bot
+        self.settings = bot.settings
+        # context menus cannot be declared in a cog's body
+        self.menu = app_commands.ContextMenu(name="Dream this image", callback=self.dream_message)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="dream")
+    @app_commands.describe(
+        image="the picture to dream (PNG, JPEG, WebP or GIF)",
+        layer="what the network looks for: shallow layers paint strokes, deep ones animals",
+        model="the network that dreams",
+        strength="how hard each step pushes (1 = classic)",
+        steps="steps per octave: more is stronger and slower",
+        octaves="picture scales to dream at: more gives larger shapes",
+        seed="the same seed dreams the same picture again",
+    )
+    async def dream(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        layer: str | None = None,
+        model: str | None = None,
+        strength: app_commands.Range[float, 0.1, 5.0] = 1.0,
+        steps: app_commands.Range[int, 1, 50] = 10,
+        octaves: app_commands.Range[int, 1, 8] = 4,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+    ) -> None:
+        """Dream a picture: the network paints what it sees into it."""
+        await self._dream(
+            interaction,
+            image,
+            model=model,
+            layer=layer,
+            strength=strength,
+            steps=steps,
+            octaves=octaves,
+            seed=seed,
+        )
+
+    async def dream_message(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
+        attachment = first_picture(message.attachments)
+        if attachment is None:
+            raise AttachmentRejected(
+                "That message has no picture I can dream; I take PNG, JPEG, WebP and GIF."
+            )
+        await self._dream(interaction, attachment)
+
+    @dream.autocomplete("model")
+    async def _model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        current = current.lower()
+        return [
+            app_commands.Choice(
+                name=_clip(f"{name} — {MODEL_DESCRIPTIONS.get(name, '')}"), value=name
+            )
+            for name in self.settings.dream_models
+            if current in name.lower()
+        ][:25]
+
+    @dream.autocomplete("layer")
+    async def _layer_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        model = getattr(interaction.namespace, "model", None)
+        if model not in self.settings.dream_models:
+            model = self.settings.default_model
+        current = current.lower()
+        return [
+            app_commands.Choice(name=_clip(f"{p.name} — {p.description}"), value=p.name)
+            for p in presets(model)
+            if current in p.name.lower() or current in p.description.lower()
+        ][:25]
+
+    async def _dream(
+        self,
+        interaction: discord.Interaction,
+        attachment: discord.Attachment,
+        *,
+        model: str | None = None,
+        layer: str | None = None,
+        strength: float = 1.0,
+        steps: int = 10,
+        octaves: int = 4,
+        seed: int | None = None,
+    ) -> None:
+        self.bot.track_current_task()
+        reply = Reply(interaction)
+        interaction.extras["reply"] = reply
+        user = interaction.user.id
+
+        # refusals before deferring stay ephemeral
+        check_attachment(attachment)
+        params = self._params(
+            model, layer, strength=strength, steps=steps, octaves=octaves, seed=seed
+        )
+        self.bot.cooldowns.check(user)
+        # the place in the queue is held from here, so the limits hold while pictures download
+        async with self.bot.jobs.reserve(user) as slot:
+            self.bot.cooldowns.start(user)
+            await interaction.response.defer(thinking=True)
+            try:
+                data = await attachment.read()
+            except discord.HTTPException as error:
+                raise AttachmentRejected(
+                    "I couldn't download that picture from Discord. Please upload it again."
+                ) from error
+            request = JobRequest(
+                user_id=user, picture=data, params=params, max_bytes=interaction.filesize_limit
+            )
+            job = await slot.submit(request)
+        try:
+            result = await self._follow(job, reply)
+        finally:
+            job.cancel()  # only does something if we were interrupted
+        layer_name = params.layers[0] if params.layers else default_preset(params.model).name
+        summary = (
+            f"🌀 {params.model} · {layer_name} · {_count(params.steps, 'step')}"
+            f" × {_count(params.octaves, 'octave')} · strength {params.strength:g}"
+            f" · seed {params.seed} · {result.seconds:.1f} s"
+        )
+        await reply.finish(summary, picture=(result.picture.data, result.picture.filename))
+
+    def _params(
+        self,
+        model: str | None,
+        layer: str | None,
+        *,
+        strength: float,
+        steps: int,
+        octaves: int,
+        seed: int | None,
+    ) -> DreamParams:
+        model = model or self.settings.default_model
+        if model not in self.settings.dream_models:
+            raise OptionRejected(
+                f"I don't dream with {model!r} here; choose one of "
+                f"{', '.join(self.settings.dream_models)}."
+            )
+        return DreamParams(
+            model=model,
+            layers=(layer.strip(),) if layer and layer.strip() else (),
+            strength=strength,
+            steps=steps,
+            octaves=octaves,
+            # a drawn seed is shown with the result, so a dream can be made again
+            seed=random.randint(0, SEED_MAX) if seed is None else seed,
+            max_side=self.settings.dream_max_side,
+        )
+
+    async def _follow(self, job: Job, reply: Reply) -> JobResult:
+        """Keep the deferred reply showing the queue position, then the progress (throttled)."""
+        throttle = Throttle()
+        shown: str | None = None
+        async for status in job.watch():
+            if status.finished:
+                break
+            text = status_text(status)
+            if text == shown:
+                continue
+            # a new position or the start always shows; step-by-step progress at most every 2 s
+            steady = status.state is JobState.RUNNING and status.progress is not None
+            if not throttle.ready(force=not steady):
+                continue
+            await reply.update(text)
+            shown = text
+        return await job.result()
+
+
+async def setup(bot: DreamBot) -> None:
+    await bot.add_cog(Dream(bot))

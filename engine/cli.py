@@ -1,0 +1,304 @@
+"""The `deepdream` command line: dream one picture file into another, or list models and layers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import TextIO
+
+from PIL import Image
+
+from engine import (
+    Dreamer,
+    DreamError,
+    DreamParams,
+    ParamsError,
+    Progress,
+    UnknownClass,
+    UnknownLayer,
+    UnknownModel,
+    available_models,
+    decode,
+    default_preset,
+    encode,
+    presets,
+)
+from engine.models import MODEL_DESCRIPTIONS, layer_names
+from engine.pictures import put_alpha
+
+__all__ = ["main"]
+
+PROG = "deepdream"
+# exit codes: 1 the dream failed (picture, weights, device), 2 the command was wrong
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# output format by file extension
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+_JPEG_QUALITY = 92
+_WEBP_QUALITY = 90
+
+_USAGE_ERRORS = (ParamsError, UnknownClass, UnknownLayer, UnknownModel)
+
+
+class _UsageError(Exception):
+    """A command that cannot work as written (exit 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
+    try:
+        if args and args[0] == "layers":
+            return _list_layers(_layers_parser().parse_args(args[1:]), sys.stdout)
+        return _dream(_dream_parser().parse_args(args))
+    except _USAGE_ERRORS as error:
+        return _fail(str(error), EXIT_USAGE)
+    except _UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except DreamError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except BrokenPipeError:  # `deepdream layers | head`: the reader has all it wants
+        _silence_stdout()
+        return 0
+    except OSError as error:
+        return _fail(_describe_os_error(error), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except SystemExit as done:  # argparse after --help (0) or a malformed command line (2)
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+
+
+def _dream_parser() -> argparse.ArgumentParser:
+    defaults = DreamParams()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Dream a picture with DeepDream. `deepdream layers [--model M]` lists the "
+        "models, their layer presets and (with --model) every layer name.",
+        epilog="example: deepdream photo.jpg -o dream.png --layers inception4c --octaves 4",
+    )
+    parser.add_argument("input", metavar="INPUT", type=Path, help="PNG, JPEG, WebP or GIF picture")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        help="where to write the dream; the format follows the extension (.png, .jpg, .webp)",
+    )
+    parser.add_argument(
+        "--model", help=f"network to dream with (default {defaults.model}); see `deepdream layers`"
+    )
+    parser.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help="preset names or raw layer names (default: the model's default preset)",
+    )
+    parser.add_argument("--octaves", type=int, help=f"pyramid levels (default {defaults.octaves})")
+    parser.add_argument(
+        "--octave-scale",
+        type=float,
+        help=f"size ratio between octaves (default {defaults.octave_scale:g})",
+    )
+    parser.add_argument("--steps", type=int, help=f"steps per octave (default {defaults.steps})")
+    parser.add_argument(
+        "--strength", type=float, help=f"step size multiplier (default {defaults.strength:g})"
+    )
+    parser.add_argument(
+        "--jitter",
+        type=int,
+        metavar="PX",
+        help=f"random shift per step (default {defaults.jitter})",
+    )
+    parser.add_argument("--seed", type=int, help="same seed, same picture, same device: same dream")
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)"
+    )
+    guide = parser.add_mutually_exclusive_group()
+    guide.add_argument("--guide", type=Path, metavar="IMAGE", help="dream towards this picture")
+    guide.add_argument(
+        "--dream-of", metavar="CLASS", help="dream towards an ImageNet class (name or number)"
+    )
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        metavar="PX",
+        help=f"scale larger pictures down to this side first (default {defaults.max_side})",
+    )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        metavar="PX",
+        help=f"compute gradients in tiles of this side (default {defaults.tile_size})",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="PATH|random",
+        help="a local state-dict file for the model, or 'random' (untrained, for benchmarks)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    return parser
+
+
+def _layers_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} layers",
+        description="List the models and their layer presets; with --model, every layer name too.",
+    )
+    parser.add_argument("--model", help="one model, with all of its raw layer names")
+    return parser
+
+
+def _params(args: argparse.Namespace) -> DreamParams:
+    options: dict[str, object] = {
+        "model": args.model,
+        "octaves": args.octaves,
+        "octave_scale": args.octave_scale,
+        "steps": args.steps,
+        "strength": args.strength,
+        "jitter": args.jitter,
+        "seed": args.seed,
+        "max_side": args.max_side,
+        "tile_size": args.tile_size,
+        "dream_of": args.dream_of,
+    }
+    if args.layers is not None:
+        options["layers"] = tuple(args.layers)
+    return DreamParams(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _dream(args: argparse.Namespace) -> int:
+    params = _params(args)
+    output: Path = args.output
+    fmt = _FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_FORMATS))
+        raise _UsageError(f"cannot tell the format of '{output}': end it with one of {known}")
+    if not output.parent.is_dir():
+        raise _UsageError(f"cannot write '{output}': there is no folder '{output.parent}'")
+    picture = decode(_read(args.input), max_side=params.max_side)
+    guide = decode(_read(args.guide), max_side=params.max_side).rgb if args.guide else None
+    weights = {params.model: args.weights} if args.weights else None
+
+    started = time.perf_counter()
+    dreamer = Dreamer(device=args.device, weights=weights)
+    bar = None if args.quiet else _ProgressBar(sys.stderr)
+    try:
+        dreamed = dreamer.dream(picture.rgb, params, guide=guide, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    _save(dreamed, picture.alpha, output, fmt)
+    if not args.quiet:
+        seconds = time.perf_counter() - started
+        width, height = dreamed.size
+        print(
+            f"{PROG}: wrote {output} ({width}x{height} {fmt}, {params.model}, "
+            f"{dreamer.device}) in {seconds:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    if path.is_dir():
+        raise _UsageError(f"'{path}' is a folder, not a picture")
+    return path.read_bytes()
+
+
+def _save(rgb: Image.Image, alpha: Image.Image | None, path: Path, fmt: str) -> None:
+    if fmt == "PNG":
+        data = encode(rgb, alpha=alpha, stem=path.stem).data
+    else:
+        # JPEG has no alpha channel: the dream is written opaque there
+        image = put_alpha(rgb, alpha) if fmt == "WEBP" else rgb
+        image.info = {}
+        buffer = BytesIO()
+        quality = _JPEG_QUALITY if fmt == "JPEG" else _WEBP_QUALITY
+        # no exif= or icc_profile= arguments: nothing but the pixels is written
+        image.save(buffer, format=fmt, quality=quality)
+        data = buffer.getvalue()
+    path.write_bytes(data)
+
+
+def _list_layers(args: argparse.Namespace, out: TextIO) -> int:
+    names = available_models()
+    if args.model is not None and args.model not in names:
+        raise UnknownModel(f"There is no model '{args.model}'; choose one of {', '.join(names)}.")
+    for name in names if args.model is None else (args.model,):
+        default = default_preset(name).name
+        print(f"{name} - {MODEL_DESCRIPTIONS.get(name, '')}", file=out)
+        for preset in presets(name):
+            mark = " (default)" if preset.name == default else ""
+            print(f"  {preset.name}{mark}: {', '.join(preset.layers)}", file=out)
+            print(f"      {preset.description}", file=out)
+        if args.model is not None:
+            print("  layers:", file=out)
+            for layer in layer_names(name):
+                print(f"    {layer}", file=out)
+    if args.model is None:
+        print(f"\n`{PROG} layers --model M` lists every layer name of model M.", file=out)
+    return 0
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal, redrawn in place after every step."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._live = stream.isatty()
+        self._drawn = False
+        self._started = time.perf_counter()
+
+    def __call__(self, progress: Progress) -> None:
+        if not self._live:
+            return
+        filled = round(self.WIDTH * progress.fraction)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        seconds = time.perf_counter() - self._started
+        self._stream.write(
+            f"\r[{bar}] {progress.done}/{progress.total} steps, "
+            f"octave {progress.octave}/{progress.octaves}, {seconds:.1f} s"
+        )
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _configure_logging() -> None:
+    # Warnings from the engine (random weights, slow fallbacks) reach the person; a host
+    # program that configured logging itself keeps its own setup.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
+
+
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _describe_os_error(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        return f"'{error.filename}': {reason}"
+    return reason
+
+
+def _fail(message: str, code: int) -> int:
+    message = " ".join(message.split())  # one line, whatever the error held
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,289 @@
+"""The DeepDream ascent: octave pyramid, jittered and tiled gradient steps, and the `Dreamer`."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from engine.device import autocast_dtype, resolve_device
+from engine.errors import DreamCancelled, ParamsError, PictureError
+from engine.imagenet import imagenet_class
+from engine.layers import resolve_layers
+from engine.models import LOGITS, DreamModel, load_model
+from engine.params import DreamParams, Progress
+from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode, encode
+from engine.transforms import from_pil, octave_sizes, resize, roll, tile_grid, to_pil
+
+__all__ = ["Dreamer", "Objective", "dream", "measure_objective"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+# the guide image's features are taken at this longest side, like Google's 224-ish guides
+GUIDE_SIDE = 320
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the ascent maximises: per layer a normalised term, plus an optional class logit."""
+
+    layers: tuple[str, ...]
+    channels: tuple[int, ...] | None = None
+    # per layer C x M guide features; when given, a layer's term follows the guide instead of L2
+    guide: tuple[torch.Tensor, ...] | None = None
+    guide_weight: float = 1.0
+    class_index: int | None = None
+    class_weight: float = 1.0
+
+    def per_sample(self, model: DreamModel, batch: torch.Tensor) -> torch.Tensor:
+        """The objective of each picture in an N x 3 x H x W batch, as an N-vector in fp32."""
+        wanted = self.layers if self.class_index is None else (*self.layers, LOGITS)
+        outputs = model.forward_layers(batch, wanted)
+        total = torch.zeros(batch.shape[0], device=batch.device)
+        for index, act in enumerate(outputs[: len(self.layers)]):
+            act = self._select(act.float())
+            if self.guide is not None:
+                total = total + self.guide_weight * _guided(act, self.guide[index])
+            else:
+                total = total + act.square().mean(dim=(1, 2, 3))
+        if self.class_index is not None:
+            total = total + self.class_weight * outputs[-1].float()[:, self.class_index]
+        return total
+
+    def _select(self, act: torch.Tensor) -> torch.Tensor:
+        if self.channels is None:
+            return act
+        if max(self.channels) >= act.shape[1]:
+            raise ParamsError(
+                f"This layer has channels 0 to {act.shape[1] - 1}; "
+                f"channel {max(self.channels)} does not exist."
+            )
+        return act[:, list(self.channels)]
+
+
+def _guided(act: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    # Google's objective_guide: each position is pulled towards its best-matching guide feature.
+    x = act.flatten(2)  # N x C x P
+    match = torch.einsum("ncp,cm->npm", x, guide).argmax(dim=-1)  # N x P
+    target = guide[:, match].permute(1, 0, 2)  # N x C x P
+    return (x * target).mean(dim=(1, 2))
+
+
+def dream(
+    image: Image.Image,
+    params: DreamParams,
+    *,
+    model: DreamModel,
+    objective: Objective,
+    dtype: torch.dtype | None = None,
+    tile_batch: int = 1,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Image.Image:
+    """Dream an RGB picture; the result has the same size."""
+    device = _model_device(model)
+    if min(image.size) < model.min_side:
+        raise PictureError(
+            f"This picture is {image.width}×{image.height} pixels; {model.name} needs at least "
+            f"{model.min_side} pixels on each side."
+        )
+    source = from_pil(image, device)
+    seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**32)
+    jitter_rng = torch.Generator().manual_seed(seed)
+    sizes = octave_sizes(
+        *source.shape[-2:],
+        octaves=params.octaves,
+        scale=params.octave_scale,
+        min_side=model.min_side,
+    )
+    detail = torch.zeros_like(resize(source, sizes[0]))
+    picture = source
+    for octave, size in enumerate(sizes, start=1):
+        base = resize(source, size)
+        picture = base + resize(detail, size)
+        for step in range(1, params.steps + 1):
+            if cancel is not None and cancel.is_set():
+                raise DreamCancelled("The dream was cancelled.")
+            dy, dx = torch.randint(-params.jitter, params.jitter + 1, (2,), generator=jitter_rng)
+            shifted = roll(picture, int(dy), int(dx))
+            grad = gradient(
+                shifted,
+                model=model,
+                objective=objective,
+                dtype=dtype,
+                tile=params.tile_size,
+                tile_batch=tile_batch,
+            )
+            grad = roll(grad, -int(dy), -int(dx))
+            picture = (picture + params.step_size * grad / (grad.abs().mean() + 1e-8)).clamp_(0, 1)
+            if progress is not None:
+                progress(Progress(octave, len(sizes), step, params.steps))
+        detail = picture - base
+    return to_pil(picture)
+
+
+def _model_device(model: DreamModel) -> torch.device:
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+def gradient(
+    picture: torch.Tensor,
+    *,
+    model: DreamModel,
+    objective: Objective,
+    dtype: torch.dtype | None,
+    tile: int,
+    tile_batch: int = 1,
+) -> torch.Tensor:
+    """The objective's gradient for a 1 x 3 x H x W picture, computed tile by tile.
+
+    Each tile's objective is weighted by its share of the picture, so the tiles add up to the
+    objective of the whole and no tile's gradient is louder than its area.
+    """
+    height, width = picture.shape[-2:]
+    area = height * width
+    # equal split keeps every tile above half the tile side, so the network always fits a tile
+    tile = max(tile, 2 * model.min_side)
+    groups: dict[tuple[int, int], list[tuple[slice, slice]]] = defaultdict(list)
+    for rows, cols in tile_grid(height, width, tile):
+        groups[(rows.stop - rows.start, cols.stop - cols.start)].append((rows, cols))
+    grad = torch.empty_like(picture)
+    for (tile_h, tile_w), tiles in groups.items():
+        weight = tile_h * tile_w / area
+        for start in range(0, len(tiles), tile_batch):
+            chunk = tiles[start : start + tile_batch]
+            batch = torch.cat([picture[..., r, c] for r, c in chunk])
+            batch = batch.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+            with torch.autocast(
+                picture.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                loss = objective.per_sample(model, batch).sum() * weight
+            (tile_grad,) = torch.autograd.grad(loss, batch)
+            for index, (rows, cols) in enumerate(chunk):
+                grad[..., rows, cols] = tile_grad[index]
+    return grad
+
+
+@torch.no_grad()
+def measure_objective(
+    image: Image.Image,
+    *,
+    model: DreamModel,
+    objective: Objective,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """The objective of a whole picture, for tests and benchmarks."""
+    device = _model_device(model)
+    batch = from_pil(image, device).contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        return float(objective.per_sample(model, batch).sum())
+
+
+class Dreamer:
+    """Dreams on one device with cached models; use each instance from one thread only."""
+
+    def __init__(
+        self,
+        *,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        weights: dict[str, str | Path] | None = None,
+        cache_dir: Path | None = None,
+        tile_batch: int | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = autocast_dtype(self.device, precision)
+        self.weights = dict(weights or {})
+        self.cache_dir = cache_dir
+        # batching tiles pays on a GPU; on a CPU one tile at a time keeps memory lowest
+        self.tile_batch = tile_batch or (4 if self.device.type == "cuda" else 1)
+
+    def model(self, name: str) -> DreamModel:
+        """The model, loaded on first use and reused after."""
+        return load_model(
+            name, device=self.device, weights=self.weights.get(name), cache_dir=self.cache_dir
+        )
+
+    def objective(
+        self, params: DreamParams, *, guide: Image.Image | None = None
+    ) -> tuple[DreamModel, Objective]:
+        """The model and the objective that ``params`` (and a guide picture) describe."""
+        model = self.model(params.model)
+        layers = resolve_layers(model, params.layers)
+        class_index = imagenet_class(params.dream_of) if params.dream_of is not None else None
+        guide_features = None
+        if guide is not None:
+            guide_features = self._guide_features(model, layers, guide)
+        objective = Objective(
+            layers=layers,
+            channels=params.channels,
+            guide=guide_features,
+            guide_weight=params.guide_weight,
+            class_index=class_index,
+            class_weight=params.class_weight,
+        )
+        return model, objective
+
+    @torch.no_grad()
+    def _guide_features(
+        self, model: DreamModel, layers: Sequence[str], guide: Image.Image
+    ) -> tuple[torch.Tensor, ...]:
+        small = guide.convert("RGB")
+        small.thumbnail((GUIDE_SIDE, GUIDE_SIDE), Image.Resampling.LANCZOS)
+        batch = from_pil(small, self.device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(
+            self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        ):
+            acts = model.forward_layers(batch, layers)
+        return tuple(act[0].float().flatten(1) for act in acts)
+
+    def dream(
+        self,
+        image: Image.Image,
+        params: DreamParams,
+        *,
+        guide: Image.Image | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Image.Image:
+        """Dream an RGB picture at its own size; raises DreamCancelled once ``cancel`` is set."""
+        model, objective = self.objective(params, guide=guide)
+        return dream(
+            image,
+            params,
+            model=model,
+            objective=objective,
+            dtype=self.dtype,
+            tile_batch=self.tile_batch,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    def dream_bytes(
+        self,
+        data: bytes,
+        params: DreamParams,
+        *,
+        max_bytes: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        guide: bytes | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Encoded:
+        """Decode, dream and encode a picture file, keeping its alpha; fits ``max_bytes``."""
+        picture = decode(data, max_pixels=max_pixels, max_side=params.max_side)
+        guide_picture = decode(guide, max_pixels=max_pixels).rgb if guide is not None else None
+        result = self.dream(
+            picture.rgb, params, guide=guide_picture, progress=progress, cancel=cancel
+        )
+        return encode(result, alpha=picture.alpha, max_bytes=max_bytes)

@@ -1,0 +1,149 @@
+"""The `deepdream` command line, end to end on a sample photo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine.cli import main
+from engine.layers import presets
+from engine.models import available_models
+
+ROOT = Path(__file__).resolve().parents[2]
+PHOTO = ROOT / "tests" / "data" / "astronaut.png"
+# small and short, so each dream takes a fraction of a second on a 2-core CPU
+QUICK = ["--max-side", "64", "--steps", "2", "--octaves", "2", "--seed", "1", "--device", "cpu"]
+
+
+def _error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("deepdream: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [(".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP")])
+def test_dream_writes_the_format_of_the_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str, fmt: str
+) -> None:
+    """A dream of the sample photo is written at the capped size, in the extension's format."""
+    output = tmp_path / f"dream{suffix}"
+    assert main([str(PHOTO), "-o", str(output), *QUICK]) == 0
+    with Image.open(output) as image:
+        assert image.format == fmt
+        assert image.size == (64, 64)
+        assert "exif" not in image.info and "icc_profile" not in image.info
+    assert f"wrote {output}" in capsys.readouterr().err
+
+
+def test_same_seed_gives_the_same_file(tmp_path: Path) -> None:
+    """Two runs with the same seed on the same device write identical pixels."""
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    assert main([str(PHOTO), "-o", str(first), *QUICK, "-q"]) == 0
+    assert main([str(PHOTO), "-o", str(second), *QUICK, "-q"]) == 0
+    with Image.open(first) as a, Image.open(second) as b:
+        assert a.tobytes() == b.tobytes()
+        with Image.open(PHOTO) as photo:
+            assert a.tobytes() != photo.resize((64, 64)).tobytes()
+
+
+@pytest.mark.slow
+def test_python_dash_m_engine_runs_in_a_fresh_process(tmp_path: Path) -> None:
+    """`python -m engine` dreams a file and exits 0; a missing file exits 1 without a traceback."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    output = tmp_path / "dream.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", str(PHOTO), "-o", str(output), *QUICK],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(output) as image:
+        assert image.size == (64, 64)
+    missing = subprocess.run(
+        [sys.executable, "-m", "engine", str(tmp_path / "nope.png"), "-o", str(output)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "nope.png" in _error_line(missing.stderr)
+
+
+def test_layers_lists_every_model_and_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    """`deepdream layers` names every model with its description and every preset's layers."""
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    for model in available_models():
+        assert model in out
+        for preset in presets(model):
+            assert f"  {preset.name}" in out
+            assert preset.description in out
+
+
+def test_layers_of_one_model_lists_its_raw_layers(capsys: pytest.CaptureFixture[str]) -> None:
+    """`deepdream layers --model googlenet` lists raw layer names such as inception4c."""
+    assert main(["layers", "--model", "googlenet"]) == 0
+    out = capsys.readouterr().out
+    assert "    inception4c\n" in out
+    assert "efficientnet_lite0" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["missing.png", "-o", "out.png", *QUICK], 1, "missing.png"),
+        (["NOT_A_PICTURE", "-o", "out.png", *QUICK], 1, "picture"),
+        (
+            [str(PHOTO), "-o", "out.png", *QUICK, "--layers", "blocks.44"],
+            2,
+            "Did you mean 'blocks.4'",
+        ),
+        ([str(PHOTO), "-o", "out.png", *QUICK, "--model", "alexnet"], 2, "alexnet"),
+        ([str(PHOTO), "-o", "out.png", *QUICK, "--steps", "0"], 2, "steps"),
+        ([str(PHOTO), "-o", "out.png", *QUICK, "--device", "tpu"], 2, "tpu"),
+        ([str(PHOTO), "-o", "out.bmp", *QUICK], 2, ".png"),
+        (["layers", "--model", "alexnet"], 2, "alexnet"),
+    ],
+    ids=["missing", "not-a-picture", "layer", "model", "steps", "device", "format", "layers-model"],
+)
+def test_bad_input_gives_one_line_and_an_exit_code(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    expected: str,
+) -> None:
+    """Each bad input exits non-zero with one `deepdream: error:` line and no traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "NOT_A_PICTURE").write_text("just some words, no pixels")
+    assert main(args) == code
+    assert expected in _error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_malformed_numbers_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """A number argparse cannot read exits 2 with argparse's message and no traceback."""
+    assert main([str(PHOTO), "-o", "out.png", "--steps", "many"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid int value: 'many'" in err
+    assert "Traceback" not in err
+
+
+def test_guide_and_class_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    """--guide and --dream-of cannot be combined."""
+    args = [str(PHOTO), "-o", "out.png", "--guide", str(PHOTO), "--dream-of", "goldfish"]
+    assert main(args) == 2
+    assert "not allowed with" in capsys.readouterr().err
