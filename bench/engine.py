@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import functools
 import gc
+import os
 import platform
 import re
 import statistics
@@ -64,6 +65,8 @@ class Run:
     loop: str
     seconds: float
     steps: int
+    # the warm-up: the first dream at this size, with every one-off cost (kernels, caches)
+    first_seconds: float
     objective: float
     peak_bytes: int | None
 
@@ -142,6 +145,7 @@ def measure(
     *,
     repeats: int,
     bench: Bench,
+    first_seconds: float = float("nan"),
 ) -> Run:
     """Median time of ``repeats`` runs (the caller warms up first); memory of the first run.
 
@@ -152,7 +156,7 @@ def measure(
     results = [first, *(run() for _ in range(repeats - 1))]
     seconds = statistics.median(r.seconds for r in results)
     objective = bench.reference.objective(first.picture, bench.layers)
-    return Run(loop, seconds, first.steps, objective, memory.peak)
+    return Run(loop, seconds, first.steps, first_seconds, objective, memory.peak)
 
 
 # --- the loops ------------------------------------------------------------------------------------
@@ -236,18 +240,18 @@ def compare(
     runs = []
     for name, loop in bench.loops().items():
         log(f"{bench.model} {size}px {name}: warm-up")
-        loop(picture, settings)
+        first = loop(picture, settings).seconds
         log(f"{bench.model} {size}px {name}: {repeats} timed")
         timed = functools.partial(loop, picture, settings)
-        runs.append(measure(name, timed, repeats=repeats, bench=bench))
+        runs.append(measure(name, timed, repeats=repeats, bench=bench, first_seconds=first))
     return runs
 
 
 def comparison_table(rows: list[tuple[Bench, int, float, list[Run]]]) -> list[str]:
     lines = [
         "| model | layer | size | loop | s per dream | ms per step | engine faster by "
-        "| objective (x input) | objective vs naive | peak memory |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| objective (x input) | objective vs naive | peak memory | first dream s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for bench, size, start, runs in rows:
         by_loop = {run.loop: run for run in runs}
@@ -258,7 +262,8 @@ def comparison_table(rows: list[tuple[Bench, int, float, list[Run]]]) -> list[st
                 f"| {bench.model} | {'+'.join(bench.layers)} | {size} | {run.loop} "
                 f"| {run.seconds:.3f} | {1000 * run.seconds / run.steps:.1f} | {faster} "
                 f"| {run.objective:.4g} ({run.objective / start:.2f}x) "
-                f"| {run.objective / naive.objective:.3f} | {_mb(run.peak_bytes)} |"
+                f"| {run.objective / naive.objective:.3f} | {_mb(run.peak_bytes)} "
+                f"| {run.first_seconds:.2f} |"
             )
     return lines
 
@@ -271,19 +276,19 @@ def sweep(
         f"Size sweep: engine, {bench.model} {'+'.join(bench.layers)}, tile "
         f"{bench.params(512, settings).tile_size} px, one run each after a warm-up",
         "",
-        "| size | megapixels | s per dream | s per megapixel | peak memory |",
-        "|---|---|---|---|---|",
+        "| size | megapixels | s per dream | s per megapixel | peak memory | first dream s |",
+        "|---|---|---|---|---|---|",
     ]
     for size in sizes:
         picture = photo(size)
         log(f"sweep {size}px")
-        bench.engine(picture, settings)  # warm-up
+        first = bench.engine(picture, settings).seconds
         timed = functools.partial(bench.engine, picture, settings)
-        run = measure("engine", timed, repeats=1, bench=bench)
+        run = measure("engine", timed, repeats=1, bench=bench, first_seconds=first)
         megapixels = size * size / 1e6
         lines.append(
             f"| {size} | {megapixels:.2f} | {run.seconds:.3f} | {run.seconds / megapixels:.3f} "
-            f"| {_mb(run.peak_bytes)} |"
+            f"| {_mb(run.peak_bytes)} | {run.first_seconds:.2f} |"
         )
     return lines
 
@@ -303,6 +308,15 @@ def machine(device: torch.device, dreamer: Dreamer | None) -> str:
         f"device {device}: {where}; torch {torch.__version__}, Python "
         f"{platform.python_version()}; engine autocast {dtype}"
     )
+
+
+def load_line(before: float) -> str:
+    after = os.getloadavg()[0]
+    cores = psutil.cpu_count(logical=False) or 1
+    note = (
+        " (busier than its cores: CPU times are unreliable)" if max(before, after) > cores else ""
+    )
+    return f"1-minute load average: {before:.1f} before, {after:.1f} after, {cores} cores{note}"
 
 
 def _cpu_name() -> str:
@@ -328,7 +342,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sweep-sizes", type=int, nargs="+", default=list(SWEEP_SIZES), metavar="PX"
     )
-    parser.add_argument("--quick", action="store_true", help="128 px, one repeat: a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="128 px, one repeat (sweep 128, 256): a smoke test"
+    )
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -346,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()[0]
     report: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         benches = [load_bench(model, device, Path(tmp)) for model in args.models]
@@ -371,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         report += comparison_table(rows)
         if args.sweep and benches:
             report += ["", *sweep(benches[0], tuple(args.sweep_sizes), settings, log=log)]
+        report += ["", load_line(load_before)]
         # Moving dreams (issue 6) add their section here: seconds per zoom frame and per GIF
         # frame at 512 px, timed like the dreams above (warm-up, then medians of --repeats).
 

@@ -29,7 +29,10 @@ MISSING=(
 
 rm -rf "$WHEELS"
 mkdir -p "$WHEELS"
+# setuptools reuses build/lib, where deleted modules would live on: build from scratch
+rm -rf build
 "$PY" -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir "$WHEELS" .
+rm -rf build ./*.egg-info
 
 for name in "${MISSING[@]}"; do
     version="$("$PY" -m pip show "$name" 2>/dev/null | awk '/^Version:/ {print $2}')"

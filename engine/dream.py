@@ -113,17 +113,21 @@ def dream(
             if cancel is not None and cancel.is_set():
                 raise DreamCancelled("The dream was cancelled.")
             dy, dx = torch.randint(-params.jitter, params.jitter + 1, (2,), generator=jitter_rng)
-            shifted = roll(picture, int(dy), int(dx))
+            # the step is taken on the rolled picture and rolled back: a permutation, so it
+            # equals rolling the gradient back, with one picture-sized copy fewer
+            picture = roll(picture, int(dy), int(dx))
             grad = gradient(
-                shifted,
+                picture,
                 model=model,
                 objective=objective,
                 dtype=dtype,
                 tile=params.tile_size,
                 tile_batch=tile_batch,
             )
-            grad = roll(grad, -int(dy), -int(dx))
-            picture = (picture + params.step_size * grad / (grad.abs().mean() + 1e-8)).clamp_(0, 1)
+            scale = params.step_size / (grad.abs().mean() + 1e-8)
+            picture.add_(grad.mul_(scale)).clamp_(0, 1)
+            del grad
+            picture = roll(picture, -int(dy), -int(dx))
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, params.steps))
         detail = picture - base

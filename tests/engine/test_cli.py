@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.cli import main
+from engine.cli import _ProgressBar, main
 from engine.layers import presets
 from engine.models import available_models
+from engine.params import Progress
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "tests" / "data" / "astronaut.png"
@@ -51,6 +53,50 @@ def test_same_seed_gives_the_same_file(tmp_path: Path) -> None:
         assert a.tobytes() == b.tobytes()
         with Image.open(PHOTO) as photo:
             assert a.tobytes() != photo.resize((64, 64)).tobytes()
+
+
+def test_alpha_survives_into_png_and_webp(tmp_path: Path) -> None:
+    """A picture with transparency keeps its alpha channel in PNG and WebP output."""
+    source = tmp_path / "clear.png"
+    with Image.open(PHOTO) as photo:
+        rgba = photo.convert("RGB").resize((64, 64)).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize((64, 64)))
+    rgba.save(source)
+    for suffix in (".png", ".webp"):
+        output = tmp_path / f"dream{suffix}"
+        assert main([str(source), "-o", str(output), *QUICK, "-q"]) == 0
+        with Image.open(output) as image:
+            assert image.mode == "RGBA"
+            low, high = image.getchannel("A").getextrema()
+            assert low < 10 and high > 245
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_redraws_one_line_on_a_terminal() -> None:
+    """On a terminal the bar redraws in place with steps done and ends with one newline."""
+    stream = _Terminal()
+    bar = _ProgressBar(stream)
+    for octave in (1, 2):
+        for step in (1, 2):
+            bar(Progress(octave, 2, step, 2))
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n") and text.count("\n") == 1
+    assert "4/4 steps, octave 2/2" in text
+    assert "#" * _ProgressBar.WIDTH in text
+
+
+def test_progress_bar_is_silent_off_a_terminal() -> None:
+    """Piped to a file, the bar writes nothing (no carriage-return clutter in logs)."""
+    stream = io.StringIO()
+    bar = _ProgressBar(stream)
+    bar(Progress(1, 1, 1, 1))
+    bar.close()
+    assert stream.getvalue() == ""
 
 
 @pytest.mark.slow

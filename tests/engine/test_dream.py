@@ -1,0 +1,227 @@
+"""Tests for the dream itself: objective gain, sizes, alpha, seeds, tiling, progress, cancel."""
+
+import io
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import (
+    DreamCancelled,
+    Dreamer,
+    DreamParams,
+    ParamsError,
+    PictureError,
+    Progress,
+    decode,
+    measure_objective,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SMALL = DreamParams(octaves=2, steps=4, seed=7, max_side=96)
+
+
+@pytest.fixture(scope="module")
+def dreamer() -> Dreamer:
+    return Dreamer(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cat() -> Image.Image:
+    return Image.open(DATA / "chelsea.png").convert("RGB").resize((120, 80))
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_dream_raises_the_objective(dreamer: Dreamer, cat: Image.Image) -> None:
+    """Twenty steps lift the layer's objective above the photo's (seen here: 1.46x)."""
+    params = DreamParams(octaves=2, steps=10, seed=7)
+    model, objective = dreamer.objective(params)
+    before = measure_objective(cat, model=model, objective=objective)
+    after = measure_objective(dreamer.dream(cat, params), model=model, objective=objective)
+    print(f"objective {before:.1f} -> {after:.1f} ({after / before:.2f}x)")
+    assert after > 1.3 * before
+
+
+def test_more_strength_dreams_further(dreamer: Dreamer, cat: Image.Image) -> None:
+    """A stronger dream moves the picture further from the photo."""
+    photo = np.asarray(cat, dtype=np.float32)
+    gentle = np.asarray(dreamer.dream(cat, SMALL), dtype=np.float32)
+    strong = dreamer.dream(cat, DreamParams(octaves=2, steps=4, seed=7, strength=3.0))
+    assert (
+        np.abs(np.asarray(strong, dtype=np.float32) - photo).mean()
+        > 1.5 * np.abs(gentle - photo).mean()
+    )
+
+
+def test_dream_keeps_size_and_mode(dreamer: Dreamer) -> None:
+    """An odd-sized picture comes back at its exact size, in RGB."""
+    image = Image.open(DATA / "coffee.png").convert("RGB").resize((101, 67))
+    out = dreamer.dream(image, DreamParams(octaves=3, steps=1, seed=1))
+    assert out.size == (101, 67) and out.mode == "RGB"
+
+
+def test_same_seed_same_dream_other_seed_other_dream(dreamer: Dreamer, cat: Image.Image) -> None:
+    """A seed makes the dream reproducible on one device; another seed changes it."""
+    first = dreamer.dream(cat, SMALL).tobytes()
+    assert dreamer.dream(cat, SMALL).tobytes() == first
+    other = DreamParams(octaves=2, steps=4, seed=8, max_side=96)
+    assert dreamer.dream(cat, other).tobytes() != first
+
+
+def test_dream_bytes_keeps_alpha(dreamer: Dreamer) -> None:
+    """A transparent PNG comes back with exactly its alpha channel."""
+    rgba = Image.open(DATA / "chelsea.png").convert("RGBA").resize((90, 60))
+    alpha = Image.linear_gradient("L").resize((90, 60))
+    rgba.putalpha(alpha)
+    encoded = dreamer.dream_bytes(_png(rgba), SMALL)
+    out = Image.open(io.BytesIO(encoded.data))
+    assert out.mode == "RGBA" and out.size == (90, 60)
+    assert out.getchannel("A").tobytes() == alpha.tobytes()
+
+
+def test_dream_bytes_honours_exif_orientation(dreamer: Dreamer) -> None:
+    """A phone photo stored sideways with an EXIF rotation comes back upright."""
+    image = Image.open(DATA / "coffee.png").convert("RGB").resize((90, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    encoded = dreamer.dream_bytes(out.getvalue(), SMALL)
+    assert Image.open(io.BytesIO(encoded.data)).size == (60, 90)
+
+
+def test_dream_bytes_scales_down_to_max_side(dreamer: Dreamer) -> None:
+    """A picture above the output cap is dreamed at the cap, aspect kept."""
+    image = Image.open(DATA / "coffee.png").convert("RGB")
+    encoded = dreamer.dream_bytes(_png(image), DreamParams(octaves=1, steps=1, max_side=90))
+    assert decode(encoded.data).rgb.size == (90, 60)
+
+
+def test_progress_is_monotonic_and_ends_at_total(dreamer: Dreamer, cat: Image.Image) -> None:
+    """Progress is reported after every step, counting up to its total."""
+    seen: list[Progress] = []
+    dreamer.dream(cat, DreamParams(octaves=3, steps=2, seed=1), progress=seen.append)
+    done = [p.done for p in seen]
+    assert done == list(range(1, len(seen) + 1))
+    assert seen[-1].done == seen[-1].total == 6
+    assert seen[-1].fraction == 1.0
+
+
+def test_cancel_stops_within_one_step(dreamer: Dreamer, cat: Image.Image) -> None:
+    """Setting the cancel event stops the dream before the next step."""
+    cancel = threading.Event()
+    steps: list[Progress] = []
+
+    def on_progress(progress: Progress) -> None:
+        steps.append(progress)
+        if progress.done == 3:
+            cancel.set()
+
+    with pytest.raises(DreamCancelled):
+        dreamer.dream(cat, DreamParams(octaves=2, steps=5), progress=on_progress, cancel=cancel)
+    assert len(steps) == 3
+
+
+def test_channels_outside_the_layer_are_refused(dreamer: Dreamer, cat: Image.Image) -> None:
+    """Asking for a channel the layer does not have is a clear settings error."""
+    with pytest.raises(ParamsError, match="channel 5000"):
+        dreamer.dream(cat, DreamParams(octaves=1, steps=1, channels=(5000,)))
+
+
+def test_channel_selection_changes_the_dream(dreamer: Dreamer, cat: Image.Image) -> None:
+    """Dreaming a few channels gives another picture than dreaming them all."""
+    some = DreamParams(octaves=1, steps=3, seed=2, channels=(3, 17))
+    assert (
+        dreamer.dream(cat, some).tobytes()
+        != dreamer.dream(cat, DreamParams(octaves=1, steps=3, seed=2)).tobytes()
+    )
+
+
+def test_dreaming_of_a_class_raises_its_logit(dreamer: Dreamer, cat: Image.Image) -> None:
+    """With dream_of, the class's logit climbs during the dream."""
+    params = DreamParams(octaves=1, steps=6, seed=3, dream_of="goldfish", class_weight=5.0)
+    model, objective = dreamer.objective(params)
+    assert objective.class_index == 1
+    before = measure_objective(cat, model=model, objective=objective)
+    after = measure_objective(dreamer.dream(cat, params), model=model, objective=objective)
+    assert after > before
+
+
+def test_guide_image_steers_the_dream(dreamer: Dreamer, cat: Image.Image) -> None:
+    """A guide picture gives another dream than none, and raises the guided objective."""
+    guide = Image.open(DATA / "coffee.png").convert("RGB")
+    params = DreamParams(octaves=1, steps=4, seed=4)
+    model, objective = dreamer.objective(params, guide=guide)
+    guided = dreamer.dream(cat, params, guide=guide)
+    assert guided.tobytes() != dreamer.dream(cat, params).tobytes()
+    before = measure_objective(cat, model=model, objective=objective)
+    assert measure_objective(guided, model=model, objective=objective) > before
+
+
+def test_picture_smaller_than_the_network_is_refused(dreamer: Dreamer) -> None:
+    """A picture too small for the model gets a clear picture error."""
+    with pytest.raises(PictureError, match="at least"):
+        dreamer.dream(Image.new("RGB", (20, 20)), DreamParams(octaves=1, steps=1))
+
+
+def _seam_ratio(picture: Image.Image, borders: list[int]) -> float:
+    """Mean jump across tile-border columns relative to the jump across all other columns."""
+    array = np.asarray(picture, dtype=np.float32)
+    jumps = np.abs(np.diff(array, axis=1)).mean(axis=(0, 2))
+    at_border = jumps[[b - 1 for b in borders]].mean()
+    inside = np.delete(jumps, [b - 1 for b in borders]).mean()
+    return float(at_border / inside)
+
+
+def test_tiles_leave_no_seams(dreamer: Dreamer) -> None:
+    """With roll jitter, tile borders are no more visible than any other column."""
+    photo = Image.open(DATA / "astronaut.png").convert("RGB").resize((256, 128))
+    params = DreamParams(octaves=1, steps=8, seed=5, tile_size=64, strength=3.0)
+    jittered = _seam_ratio(dreamer.dream(photo, params), [64, 128, 192])
+    photo_ratio = _seam_ratio(photo, [64, 128, 192])
+    print(f"seam ratio: photo {photo_ratio:.2f}, tiled dream {jittered:.2f}")
+    assert jittered < 1.25 * max(photo_ratio, 1.0)
+
+
+MEASURE = """
+import json, resource, sys
+from PIL import Image
+from engine import Dreamer, DreamParams
+side, tile = int(sys.argv[1]), int(sys.argv[2])
+dreamer = Dreamer(device="cpu")
+image = Image.open(sys.argv[3]).convert("RGB").resize((side, side))
+dreamer.dream(image, DreamParams(layers=("strokes",), octaves=1, steps=1, seed=0, tile_size=64))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+dreamer.dream(image, DreamParams(layers=("strokes",), octaves=1, steps=1, seed=0, tile_size=tile))
+print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024))
+"""
+
+
+def _peak_growth_mib(side: int, tile: int) -> float:
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(side), str(tile), str(DATA / "astronaut.png")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=240,
+    )
+    return float(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_tiling_bounds_peak_memory() -> None:
+    """Tiled, a 1024 px dream needs well under half the extra memory of the untiled one."""
+    untiled = _peak_growth_mib(1024, 4096)
+    tiled = _peak_growth_mib(1024, 256)
+    print(f"peak growth at 1024 px: untiled {untiled:.0f} MiB, 256 px tiles {tiled:.0f} MiB")
+    assert tiled < 0.5 * untiled
