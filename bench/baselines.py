@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from engine.params import DreamParams
 from engine.transforms import from_pil, octave_sizes, resize, roll, to_pil
 
 __all__ = [
@@ -39,14 +40,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True, kw_only=True)
 class Classic:
-    """The classic dream both loops run: Google's notebook settings."""
+    """The classic dream every loop runs: Google's notebook settings, with the engine's step."""
 
     octaves: int = 4
     octave_scale: float = 1.4
     steps: int = 10
     jitter: int = 32
-    # Google's 1.5 on a 0..255 scale, as DreamParams(strength=1.0).step_size
-    step_size: float = 1.5 / 255
+    # the engine's default step (DreamParams(strength=1.0).step_size) on the [0, 1] scale
+    step_size: float = DreamParams().step_size
     seed: int = 0
 
     @property

@@ -29,7 +29,13 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tests.bot.fake_discord import FakeDiscord, Interaction, point_discord_py_at  # noqa: E402
+from tests.bot.fake_discord import (  # noqa: E402
+    DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    FakeDiscord,
+    Recorded,
+    SentInteraction,
+    point_discord_py_at,
+)
 
 SEED = 1234
 PROBE_INTERVAL_S = 0.25  # a /layers command this often while the dreams run
@@ -105,11 +111,22 @@ def engine_alone(args: argparse.Namespace, data: bytes, max_bytes: int) -> list[
         return pool.submit(run).result()
 
 
-async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> dict[str, object]:
+@dataclass
+class BotRun:
+    """What the bot run measured."""
+
+    elapsed: float  # first /dream dispatched -> last result received, seconds
+    latency: list[float]  # INTERACTION_CREATE sent -> initial response received, per /dream
+    probe_latency: list[float]  # the same for /layers sent while a dream ran
+    failures: int
+    lags: list[float]
+    peak_rss: int
+
+
+async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> BotRun:
     from bot.bot import DreamBot
     from bot.settings import Settings
 
-    per_user = math.ceil(args.requests / args.users) + 1
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         discord_token="bench-token",  # type: ignore[arg-type]
@@ -118,7 +135,7 @@ async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> dict
         dream_max_side=args.side,
         dream_cooldown_s=0,
         dream_queue_limit=args.requests + 1,
-        dream_user_queue_limit=per_user,
+        dream_user_queue_limit=math.ceil(args.requests / args.users) + 1,
     )
     monitor = Monitor()
     monitor_task = asyncio.create_task(monitor.run())
@@ -131,77 +148,71 @@ async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> dict
                 print(f"bot ready: {await bot.jobs.describe()}", flush=True)
                 users = [fake.add_member(f"user{i}") for i in range(args.users)]
 
-                async def dream(user_index: int) -> Interaction:
+                async def dream(user_index: int) -> SentInteraction:
                     attachment = fake.add_attachment(data, filename="chelsea.png")
                     options = {"steps": args.steps, "octaves": args.octaves, "seed": SEED}
                     return await fake.send_command(
                         "dream", options, user=users[user_index], attachments={"image": attachment}
                     )
 
-                def answered(sent: Interaction) -> bool:
-                    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-                    return bool(
-                        fake.find(lambda r: r.route == hook and r.method == "PATCH" and r.files)
+                def result(sent: SentInteraction) -> Recorded | None:
+                    """The request that delivered the dreamed picture, if it came."""
+                    found = [r for r in fake.for_interaction(sent) if r.files and r.status < 300]
+                    return found[0] if found else None
+
+                def failed(sent: SentInteraction) -> bool:
+                    """Refused (an ephemeral initial answer) or failed (a followup or deletion)."""
+                    return any(
+                        (r.route.endswith("/callback") and r.json.get("type") == 4)
+                        or (r.method in ("POST", "DELETE") and r.route.startswith("/webhooks/"))
+                        for r in fake.for_interaction(sent)
                     )
 
-                def failed(sent: Interaction) -> bool:
-                    return any("⚠️" in (r.content or "") for r in fake.for_interaction(sent))
-
                 warm = await dream(0)  # the bot's first dream pays first-call costs too
-                await fake.wait_until(lambda: answered(warm) or failed(warm), timeout=600)
+                await fake.wait_until(lambda: bool(result(warm)) or failed(warm), timeout=600)
 
                 monitor.recording = True
                 started = time.monotonic()
                 sends = [await dream(i % args.users) for i in range(args.requests)]
-                probes: list[Interaction] = []
-
-                def finished() -> bool:
-                    return all(answered(s) or failed(s) for s in sends)
-
-                while not finished():
+                probes: list[SentInteraction] = []
+                while not all(result(s) or failed(s) for s in sends):
                     if bot.jobs.running is not None:
                         probes.append(await fake.send_command("layers", user=users[0]))
                     await asyncio.sleep(PROBE_INTERVAL_S)
-                elapsed = (
-                    max(
-                        r.time
-                        for s in sends
-                        for r in fake.for_interaction(s)
-                        if r.method == "PATCH" and r.files
-                    )
-                    - started
-                    if all(answered(s) for s in sends)
-                    else time.monotonic() - started
-                )
                 monitor.recording = False
-
+                answers = [r.time for s in sends if (r := result(s)) is not None]
                 for probe in probes:
                     await fake.wait_callback(probe)
-                latency = [
-                    call.time - s.time for s in sends if (call := fake.callback(s)) is not None
-                ]
-                probe_latency = [
-                    call.time - p.time for p in probes if (call := fake.callback(p)) is not None
-                ]
-                failures = sum(1 for s in sends if failed(s))
+
+                def latencies(sent: list[SentInteraction]) -> list[float]:
+                    return [c.time - i.time for i in sent if (c := fake.callback(i)) is not None]
+
+                run = BotRun(
+                    elapsed=max(answers, default=started) - started,
+                    latency=latencies(sends),
+                    probe_latency=latencies(probes),
+                    failures=sum(1 for s in sends if failed(s)),
+                    lags=monitor.lags,
+                    peak_rss=monitor.peak_rss,
+                )
     monitor_task.cancel()
-    return {
-        "elapsed": elapsed,
-        "latency": latency,
-        "probe_latency": probe_latency,
-        "failures": failures,
-        "lags": monitor.lags,
-        "peak_rss": monitor.peak_rss,
-    }
+    return run
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=12, help="concurrent /dream requests")
-    parser.add_argument("--users", type=int, default=4, help="members sending them")
-    parser.add_argument("--side", type=int, default=96, help="DREAM_MAX_SIDE and picture side")
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--octaves", type=int, default=1)
+    parser.add_argument("--requests", type=positive, default=12, help="concurrent /dream")
+    parser.add_argument("--users", type=positive, default=4, help="members sending them")
+    parser.add_argument("--side", type=positive, default=96, help="DREAM_MAX_SIDE, picture side")
+    parser.add_argument("--steps", type=positive, default=2, help="steps per octave")
+    parser.add_argument("--octaves", type=positive, default=1)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -209,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     data = photo(args.side)
-    max_bytes = FakeDiscord().attachment_size_limit
+    max_bytes = DEFAULT_ATTACHMENT_SIZE_LIMIT  # what the bot gets as interaction.filesize_limit
     print(
         f"bot benchmark: {args.requests} /dream from {args.users} users, side {args.side}, "
         f"{args.steps} steps x {args.octaves} octaves, device {args.device}, "
@@ -225,18 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     engine = before + after
 
     engine_total = sum(engine) / 2
-    bot_total = float(result["elapsed"])  # type: ignore[arg-type]
-    latency = result["latency"]
-    probes = result["probe_latency"]
-    lags = result["lags"]
-    assert isinstance(latency, list) and isinstance(probes, list) and isinstance(lags, list)
-    peak_psutil = int(result["peak_rss"])  # type: ignore[call-overload]
     peak_kernel = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    overhead = (bot_total / engine_total - 1) * 100
+    if not result.elapsed:
+        print("the bot answered no dream; see the log above")
+        return 1
+    overhead = (result.elapsed / engine_total - 1) * 100
 
-    print(f"initial response, /dream burst:        {ms(latency)}")
-    print(f"initial response, /layers during jobs: {ms(probes)}")
-    print(f"event-loop lag during jobs ({LAG_SLEEP_S * 1000:.0f} ms sleeps):  {ms(lags)}")
+    print(f"initial response, /dream burst:        {ms(result.latency)}")
+    print(f"initial response, /layers during jobs: {ms(result.probe_latency)}")
+    print(f"event-loop lag during jobs ({LAG_SLEEP_S * 1000:.0f} ms sleeps):  {ms(result.lags)}")
     print(
         f"engine alone: {args.requests} dreams in {engine_total:6.2f} s = "
         f"{args.requests / engine_total * 60:7.1f} dreams/min "
@@ -244,15 +252,16 @@ def main(argv: list[str] | None = None) -> int:
         f"median {statistics.median(engine) * 1000:.0f} ms each)"
     )
     print(
-        f"bot:          {args.requests} dreams in {bot_total:6.2f} s = "
-        f"{args.requests / bot_total * 60:7.1f} dreams/min, overhead {overhead:+.1f}% "
-        f"(first dispatch to last answer; {result['failures']} failed)"
+        f"bot:          {args.requests} dreams in {result.elapsed:6.2f} s = "
+        f"{args.requests / result.elapsed * 60:7.1f} dreams/min, overhead {overhead:+.1f}% "
+        f"(first dispatch to last answer, fake Discord in the same process; "
+        f"{result.failures} failed)"
     )
     print(
-        f"peak memory: RSS {peak_psutil / 2**20:.0f} MiB sampled by psutil, "
+        f"peak memory: RSS {result.peak_rss / 2**20:.0f} MiB sampled by psutil, "
         f"{peak_kernel / 2**20:.0f} MiB max RSS (kernel)"
     )
-    return 1 if result["failures"] else 0
+    return 1 if result.failures else 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from bench.baselines import (  # noqa: E402
     peer_dream,
 )
 from engine import Dreamer, DreamParams, default_preset, resolve_device  # noqa: E402
+from engine.params import BASE_STEP  # noqa: E402
 
 PHOTO = ROOT / "tests" / "data" / "astronaut.png"
 # googlenet's classic layer; other models dream their default preset
@@ -180,7 +181,7 @@ class Bench:
             octave_scale=settings.octave_scale,
             steps=settings.steps,
             jitter=settings.jitter,
-            strength=settings.step_size / (1.5 / 255),
+            strength=settings.step_size / BASE_STEP,
             seed=settings.seed,
             max_side=max(size, 32),
         )

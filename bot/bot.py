@@ -4,6 +4,7 @@ in `setup_hook`, and a graceful `close`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -11,7 +12,9 @@ import discord
 from discord.ext import commands
 
 from bot.cooldowns import Cooldowns
-from bot.jobs import JobBackend, LocalBackend
+from bot.jobs import JobBackend, Resumable
+from bot.jobs.backends import backend_from_settings
+from bot.resumed import answer_resumed
 from bot.settings import Settings
 from bot.sync import sync_commands
 
@@ -42,7 +45,7 @@ def invite_url(application_id: int) -> str:
 
 
 class DreamBot(commands.Bot):
-    """The DeepDream bot. ``jobs`` runs the dreams (default: the in-process `LocalBackend`)."""
+    """The DeepDream bot. ``jobs`` runs the dreams (default: as ``DREAM_BACKEND`` says)."""
 
     def __init__(
         self,
@@ -61,13 +64,15 @@ class DreamBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.jobs: JobBackend = jobs if jobs is not None else LocalBackend.from_settings(settings)
+        self.jobs: JobBackend = jobs if jobs is not None else backend_from_settings(settings)
         self.cooldowns = Cooldowns(settings.dream_cooldown_s)
         self._extensions = tuple(extensions)
         self._inflight: set[asyncio.Task[object]] = set()
         self._shutdown: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
+        if isinstance(self.jobs, Resumable):  # jobs a stopped bot process left are answered here
+            self.jobs.on_resumed = functools.partial(answer_resumed, self)
         await self.jobs.start()
         for extension in self._extensions:
             await self.load_extension(extension)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     dream_data_dir: Path = Path("data")
     # a server id: commands are synced there only, instantly (for development)
     dream_dev_guild: int | None = None
+    # where dreams run: local (a worker thread in this process) or celery (deepdream-worker
+    # processes, through Redis; see "Scaling out" in the README)
+    dream_backend: Literal["local", "celery"] = "local"
+    # the Redis of the celery backend (broker, results, limits): redis://[:password@]host:port/db
+    dream_redis_url: str = "redis://127.0.0.1:6379/0"
     # DEBUG, INFO, WARNING or ERROR
     log_level: str = "INFO"
 
@@ -88,6 +93,11 @@ class Settings(BaseSettings):
         if value not in logging.getLevelNamesMapping():
             raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
         return value
+
+    @field_validator("dream_backend", mode="before")
+    @classmethod
+    def _backend_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("dream_dev_guild", mode="before")
     @classmethod

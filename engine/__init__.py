@@ -1,5 +1,17 @@
 """DeepDream as a plain library: models, layer presets, the dream, pictures in and out."""
 
+from engine.animation import (
+    AnimationParams,
+    Cost,
+    FrameProgress,
+    ZoomParams,
+    dream_animation_bytes,
+    dream_frames,
+    estimate_animation,
+    estimate_zoom,
+    zoom,
+    zoom_bytes,
+)
 from engine.device import autocast_dtype, resolve_device
 from engine.dream import Dreamer, Objective, dream, measure_objective
 from engine.errors import (
@@ -18,6 +30,18 @@ from engine.errors import (
     UnknownLayer,
     UnknownModel,
     UnsupportedFormat,
+)
+from engine.frames import (
+    ANIMATION_FORMATS,
+    Animation,
+    FramePlan,
+    decode_animation,
+    encode_animation,
+    encode_gif,
+    encode_mp4,
+    encode_webp,
+    plan_frames,
+    video_available,
 )
 from engine.imagenet import IMAGENET_CLASSES, imagenet_class
 from engine.layers import PRESETS, Preset, default_preset, presets, resolve_layers
@@ -39,12 +63,16 @@ from engine.pictures import (
 __all__ = [
     "ACCEPTED_CONTENT_TYPES",
     "ACCEPTED_FORMATS",
+    "ANIMATION_FORMATS",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "IMAGENET_CLASSES",
     "MODEL_DESCRIPTIONS",
     "PRESETS",
+    "Animation",
+    "AnimationParams",
     "BudgetExceeded",
+    "Cost",
     "DecompressionBomb",
     "DreamCancelled",
     "DreamError",
@@ -53,6 +81,8 @@ __all__ = [
     "Dreamer",
     "EmptyPicture",
     "Encoded",
+    "FramePlan",
+    "FrameProgress",
     "ModelUnavailable",
     "NotAPicture",
     "Objective",
@@ -67,18 +97,32 @@ __all__ = [
     "UnknownLayer",
     "UnknownModel",
     "UnsupportedFormat",
+    "ZoomParams",
     "autocast_dtype",
     "available_models",
     "check_content_type",
     "check_dimensions",
     "decode",
+    "decode_animation",
     "default_preset",
     "dream",
+    "dream_animation_bytes",
+    "dream_frames",
     "encode",
+    "encode_animation",
+    "encode_gif",
+    "encode_mp4",
+    "encode_webp",
+    "estimate_animation",
+    "estimate_zoom",
     "imagenet_class",
     "load_model",
     "measure_objective",
+    "plan_frames",
     "presets",
     "resolve_device",
     "resolve_layers",
+    "video_available",
+    "zoom",
+    "zoom_bytes",
 ]

@@ -82,7 +82,7 @@ def _dream_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Dream a picture with DeepDream. `deepdream layers [--model M]` lists the "
         "models, their layer presets and (with --model) every layer name.",
-        epilog="example: deepdream photo.jpg -o dream.png --layers inception4c --octaves 4",
+        epilog="example: deepdream photo.jpg -o dream.png --layers animals --steps 20",
     )
     parser.add_argument("input", metavar="INPUT", type=Path, help="PNG, JPEG, WebP or GIF picture")
     parser.add_argument(
@@ -93,7 +93,9 @@ def _dream_parser() -> argparse.ArgumentParser:
         help="where to write the dream; the format follows the extension (.png, .jpg, .webp)",
     )
     parser.add_argument(
-        "--model", help=f"network to dream with (default {defaults.model}); see `deepdream layers`"
+        "--model",
+        metavar="M",
+        help=f"network to dream with (default {defaults.model}); see `deepdream layers`",
     )
     parser.add_argument(
         "--layers",
@@ -101,15 +103,23 @@ def _dream_parser() -> argparse.ArgumentParser:
         metavar="LAYER",
         help="preset names or raw layer names (default: the model's default preset)",
     )
-    parser.add_argument("--octaves", type=int, help=f"pyramid levels (default {defaults.octaves})")
+    parser.add_argument(
+        "--octaves", type=int, metavar="N", help=f"pyramid levels (default {defaults.octaves})"
+    )
     parser.add_argument(
         "--octave-scale",
         type=float,
+        metavar="X",
         help=f"size ratio between octaves (default {defaults.octave_scale:g})",
     )
-    parser.add_argument("--steps", type=int, help=f"steps per octave (default {defaults.steps})")
     parser.add_argument(
-        "--strength", type=float, help=f"step size multiplier (default {defaults.strength:g})"
+        "--steps", type=int, metavar="N", help=f"steps per octave (default {defaults.steps})"
+    )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        metavar="X",
+        help=f"step size multiplier (default {defaults.strength:g})",
     )
     parser.add_argument(
         "--jitter",
@@ -117,9 +127,14 @@ def _dream_parser() -> argparse.ArgumentParser:
         metavar="PX",
         help=f"random shift per step (default {defaults.jitter})",
     )
-    parser.add_argument("--seed", type=int, help="same seed, same picture, same device: same dream")
     parser.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)"
+        "--seed", type=int, metavar="N", help="same seed, same picture, same device: same dream"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="D",
+        help="auto, cpu, cuda, cuda:N or mps (default auto)",
     )
     guide = parser.add_mutually_exclusive_group()
     guide.add_argument("--guide", type=Path, metavar="IMAGE", help="dream towards this picture")
@@ -152,7 +167,7 @@ def _layers_parser() -> argparse.ArgumentParser:
         prog=f"{PROG} layers",
         description="List the models and their layer presets; with --model, every layer name too.",
     )
-    parser.add_argument("--model", help="one model, with all of its raw layer names")
+    parser.add_argument("--model", metavar="M", help="one model, with all of its raw layer names")
     return parser
 
 

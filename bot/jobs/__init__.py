@@ -1,6 +1,16 @@
 """Jobs: the interface the cogs use to run dreams (`JobBackend`, `Job`) and its backends."""
 
-from bot.jobs.base import Job, JobBackend, JobRequest, JobResult, JobState, JobStatus, Slot
+from bot.jobs.base import (
+    Job,
+    JobBackend,
+    JobRequest,
+    JobResult,
+    JobState,
+    JobStatus,
+    Origin,
+    Resumable,
+    Slot,
+)
 from bot.jobs.fair import FairQueue
 from bot.jobs.local import EngineRunner, LocalBackend, Runner
 
@@ -14,6 +24,8 @@ __all__ = [
     "JobState",
     "JobStatus",
     "LocalBackend",
+    "Origin",
+    "Resumable",
     "Runner",
     "Slot",
 ]

@@ -6,15 +6,38 @@ from __future__ import annotations
 import asyncio
 import enum
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from engine import DreamParams, Encoded, Progress
 
-__all__ = ["Job", "JobBackend", "JobRequest", "JobResult", "JobState", "JobStatus", "Slot"]
+__all__ = [
+    "Job",
+    "JobBackend",
+    "JobRequest",
+    "JobResult",
+    "JobState",
+    "JobStatus",
+    "Origin",
+    "Resumable",
+    "Slot",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Origin:
+    """Where a job's answer goes when another bot process finishes it (after a restart): the
+    interaction's webhook while its token lives, the channel after."""
+
+    application_id: int
+    token: str = field(repr=False)
+    channel_id: int | None
+    user_id: int
+    # unix time the interaction was created (its token lives 15 minutes from then)
+    created_at: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,6 +49,8 @@ class JobRequest:
     params: DreamParams
     # the encoded result must fit in this many bytes (the channel's upload limit); None: no limit
     max_bytes: int | None = None
+    # where to answer if this bot process is gone by the time the dream is done (Celery backend)
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,3 +197,11 @@ class JobBackend(Protocol):
     async def close(self, *, timeout: float) -> None:
         """Stop taking work, fail queued jobs with `ShuttingDown`, let the running one finish
         within ``timeout`` seconds (then cancel it), and release threads and connections."""
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A backend whose jobs outlive the bot process (Celery): on start it hands back the jobs a
+    stopped bot left, each to ``on_resumed``, which answers the member."""
+
+    on_resumed: Callable[[Job], Awaitable[None]] | None

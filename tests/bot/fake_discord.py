@@ -24,14 +24,15 @@ from typing import Any
 from aiohttp import BodyPartReader, WSMsgType, web
 
 __all__ = [
+    "DEFAULT_ATTACHMENT_SIZE_LIMIT",
     "DEFAULT_PERMISSIONS",
     "DISCORD_EPOCH_MS",
     "FakeDiscord",
     "FakeUser",
     "FilePart",
     "GatewayFrame",
-    "Interaction",
     "Recorded",
+    "SentInteraction",
     "point_discord_py_at",
     "snowflake",
 ]
@@ -39,6 +40,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
+# what Discord lets a bot upload in a server without boosts (``interaction.filesize_limit``)
+DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 API_PREFIX = "/api/v10"
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions)
@@ -198,7 +201,7 @@ class FakeUser:
 
 
 @dataclass
-class Interaction:
+class SentInteraction:
     """An interaction the fake dispatched, and what happened to it."""
 
     id: int
@@ -243,12 +246,13 @@ class FakeDiscord:
         self,
         *,
         heartbeat_interval_ms: int = 41_250,
-        attachment_size_limit: int = 10 * 1024 * 1024,
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
         callback_deadline_s: float | None = 3.0,
         bot_name: str = "DreamBot",
         guild_name: str = "Dream Lab",
     ) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.heartbeat_ack_delay_s = 0.05
         self.attachment_size_limit = attachment_size_limit
         # Discord forgets an interaction that was not answered within 3 s ("Unknown interaction").
         self.callback_deadline_s = callback_deadline_s
@@ -258,11 +262,12 @@ class FakeDiscord:
         self.guild_name = guild_name
         self.channel_id = snowflake()
         self.members: dict[int, FakeUser] = {}
+        self.dm_channels: dict[int, FakeUser] = {}  # DM channel id -> the member
 
         self.requests: list[Recorded] = []
         self.frames: list[GatewayFrame] = []
         self.downloads: list[tuple[int, float]] = []  # (attachment id, monotonic time)
-        self.interactions: dict[int, Interaction] = {}
+        self.interactions: dict[int, SentInteraction] = {}
         self.messages: dict[int, dict[str, Any]] = {}
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
@@ -273,6 +278,7 @@ class FakeDiscord:
         self._overrides: list[_Override] = []
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._ws: web.WebSocketResponse | None = None
         self._sequence = 0
         self._runner: web.AppRunner | None = None
@@ -290,11 +296,11 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for ws in list(self._sockets):
             await ws.close(code=1000)
         if self._runner is not None:
@@ -518,20 +524,22 @@ class FakeDiscord:
         """Every answered request matching ``predicate``, in arrival order."""
         return [r for r in self.requests if r.status and predicate(r)]
 
-    def for_interaction(self, interaction: Interaction) -> list[Recorded]:
+    def for_interaction(self, interaction: SentInteraction) -> list[Recorded]:
         """Every answered request made for one interaction (callback and webhook routes)."""
         return self.find(lambda r: interaction.token in r.path)
 
-    def callback(self, interaction: Interaction) -> Recorded | None:
+    def callback(self, interaction: SentInteraction) -> Recorded | None:
         """The interaction's first callback request, if it came."""
         calls = self.find(lambda r: r.route.startswith(f"/interactions/{interaction.id}/"))
         return calls[0] if calls else None
 
-    async def wait_callback(self, interaction: Interaction, *, timeout: float = 10.0) -> Recorded:
+    async def wait_callback(
+        self, interaction: SentInteraction, *, timeout: float = 10.0
+    ) -> Recorded:
         prefix = f"/interactions/{interaction.id}/"
         return await self.wait_for(lambda r: r.route.startswith(prefix), timeout=timeout)
 
-    def edits(self, interaction: Interaction) -> list[Recorded]:
+    def edits(self, interaction: SentInteraction) -> list[Recorded]:
         """Successful edits of the interaction's original response, in order."""
         return self.find(
             lambda r: (
@@ -575,7 +583,7 @@ class FakeDiscord:
             _Override(method.upper(), re.compile(pattern), status, json_body, delay_s, times)
         )
 
-    def expire(self, interaction: Interaction, *, status: int = 401) -> None:
+    def expire(self, interaction: SentInteraction, *, status: int = 401) -> None:
         """Expire the interaction's token: callback and webhook routes refuse it from now on."""
         if status not in (401, 404):
             raise ValueError("Discord answers an expired token with 401 or 404")
@@ -603,7 +611,7 @@ class FakeDiscord:
         attachments: Mapping[str, Mapping[str, Any]] | None = None,
         age_s: float = 0.0,
         **extra: Any,
-    ) -> Interaction:
+    ) -> SentInteraction:
         """Dispatch a slash command ``/name`` as ``user``.
 
         ``options`` are plain values (types from the synced definition, else guessed);
@@ -635,7 +643,7 @@ class FakeDiscord:
 
     async def send_message_command(
         self, name: str, message: Mapping[str, Any], *, user: FakeUser, age_s: float = 0.0
-    ) -> Interaction:
+    ) -> SentInteraction:
         """Dispatch the message context-menu command ``name`` on ``message``."""
         command = self._find_command(name, 3)
         data = {
@@ -655,7 +663,7 @@ class FakeDiscord:
         user: FakeUser,
         component_type: int = 2,
         values: Sequence[str] | None = None,
-    ) -> Interaction:
+    ) -> SentInteraction:
         """Dispatch a component interaction (2: button, 3: string select) on ``message``."""
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
@@ -664,7 +672,7 @@ class FakeDiscord:
 
     async def send_autocomplete(
         self, name: str, options: Mapping[str, Any], focused: str, *, user: FakeUser
-    ) -> Interaction:
+    ) -> SentInteraction:
         """Dispatch an autocomplete request for option ``focused`` of ``/name``."""
         command = self._find_command(name, 1)
         declared = {o["name"]: o for o in (command or {}).get("options", [])}
@@ -702,7 +710,7 @@ class FakeDiscord:
         message: dict[str, Any] | None = None,
         attachment_size_limit: int | None = None,
         app_permissions: int = DEFAULT_PERMISSIONS,
-    ) -> Interaction:
+    ) -> SentInteraction:
         self.members.setdefault(user.id, user)
         if any(c["id"] == data.get("id") for c in self.guild_commands.get(self.guild_id, [])):
             data["guild_id"] = str(self.guild_id)
@@ -730,7 +738,7 @@ class FakeDiscord:
         }
         if message is not None:
             payload["message"] = message
-        interaction = Interaction(
+        interaction = SentInteraction(
             id=interaction_id, token=token, type=kind, name=name, user=user, payload=payload
         )
         self.interactions[interaction_id] = interaction
@@ -777,7 +785,12 @@ class FakeDiscord:
 
     async def _on_frame(self, ws: web.WebSocketResponse, op: int, d: Any) -> None:
         if op == 1:  # HEARTBEAT
-            await self._send(ws, 11, None)
+            # Acknowledged after a network-like delay: discord.py's keep-alive thread records the
+            # send time only after the send returns, and an instant ACK can beat it (it then logs
+            # "Can't keep up ... 41.3s behind" on a busy machine).
+            ack = asyncio.create_task(self._ack_later(ws))
+            self._tasks.add(ack)
+            ack.add_done_callback(self._tasks.discard)
         elif op == 2:  # IDENTIFY
             await self._send(ws, 0, self._ready_payload(), "READY")
             self.identified.set()
@@ -796,6 +809,11 @@ class FakeDiscord:
                 "nonce": d.get("nonce"),
             }
             await self._send(ws, 0, chunk, "GUILD_MEMBERS_CHUNK")
+
+    async def _ack_later(self, ws: web.WebSocketResponse) -> None:
+        await asyncio.sleep(self.heartbeat_ack_delay_s)
+        if not ws.closed:
+            await self._send(ws, 11, None)
 
     def _ready_payload(self) -> dict[str, Any]:
         return {
@@ -1000,7 +1018,7 @@ class FakeDiscord:
             self.guild_commands[int(guild)] = stored
         return _json(stored)
 
-    def _interaction_for(self, m: re.Match[str]) -> Interaction | None:
+    def _interaction_for(self, m: re.Match[str]) -> SentInteraction | None:
         token = m.group("token")
         return next((i for i in self.interactions.values() if i.token == token), None)
 
@@ -1065,7 +1083,9 @@ class FakeDiscord:
             answer["resource"] = {"type": kind, "message": _public(message)}
         return _json(answer)
 
-    def _webhook_check(self, m: re.Match[str]) -> tuple[Interaction | None, web.Response | None]:
+    def _webhook_check(
+        self, m: re.Match[str]
+    ) -> tuple[SentInteraction | None, web.Response | None]:
         if int(m.group("app")) != self.application_id:
             return None, _error(404, 10015, "Unknown Webhook")
         interaction = self._interaction_for(m)
@@ -1077,7 +1097,7 @@ class FakeDiscord:
             return None, _error(404, 10015, "Unknown Webhook")
         return interaction, None
 
-    def _hook_message(self, interaction: Interaction, mid: str) -> dict[str, Any] | None:
+    def _hook_message(self, interaction: SentInteraction, mid: str) -> dict[str, Any] | None:
         message_id = interaction.original_message_id if mid == "@original" else int(mid)
         message = self.messages.get(message_id) if message_id is not None else None
         if message is None or message.get("_token") != interaction.token:
@@ -1091,6 +1111,16 @@ class FakeDiscord:
         if refusal is not None or interaction is None:
             return refusal or _error(404, 10015, "Unknown Webhook")
         body = record.json if isinstance(record.json, dict) else {}
+        thinking = self.messages.get(interaction.original_message_id or 0)
+        if thinking is not None and int(thinking.get("flags") or 0) & LOADING:
+            # As Discord does, the first followup after a defer replaces the "thinking" message
+            # and keeps the defer's visibility: its own ephemeral flag is ignored.
+            loading_flags = int(thinking["flags"])
+            self._apply_edit(
+                thinking, {k: v for k, v in body.items() if k != "flags"}, record.files
+            )
+            thinking["flags"] = loading_flags & ~LOADING
+            return _json(_public(thinking))
         message = self._message(
             author=self.bot_user,
             content=body.get("content") or "",
@@ -1156,7 +1186,7 @@ class FakeDiscord:
         self, request: web.Request, record: Recorded, m: re.Match[str]
     ) -> web.Response:
         channel_id = int(m.group("channel"))
-        if channel_id != self.channel_id and not _is_dm(channel_id, self.members):
+        if channel_id != self.channel_id and channel_id not in self.dm_channels:
             return _error(404, 10003, "Unknown Channel")
         body = record.json if isinstance(record.json, dict) else {}
         if not body.get("content") and not record.files and not body.get("embeds"):
@@ -1198,10 +1228,13 @@ class FakeDiscord:
         user = self.members.get(int(body.get("recipient_id", 0)))
         if user is None:
             return _error(404, 10013, "Unknown User")
-        # A DM channel's id is the member's id plus one, so _is_dm() recognises it.
+        channel_id = next((c for c, u in self.dm_channels.items() if u == user), None)
+        if channel_id is None:
+            channel_id = snowflake()
+            self.dm_channels[channel_id] = user
         return _json(
             {
-                "id": str(user.id + 1),
+                "id": str(channel_id),
                 "type": 1,
                 "recipients": [user.user_payload()],
                 "last_message_id": None,
@@ -1243,7 +1276,7 @@ class FakeDiscord:
         self.messages[message_id] = message
         return message
 
-    def _metadata(self, interaction: Interaction) -> dict[str, Any]:
+    def _metadata(self, interaction: SentInteraction) -> dict[str, Any]:
         return {
             "id": str(interaction.id),
             "type": interaction.type,
@@ -1292,10 +1325,6 @@ class FakeDiscord:
 
 def _public(message: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if not k.startswith("_")}
-
-
-def _is_dm(channel_id: int, members: Mapping[int, FakeUser]) -> bool:
-    return channel_id - 1 in members
 
 
 def _picture_size(data: bytes) -> tuple[int, int] | None:

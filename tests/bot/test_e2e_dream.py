@@ -12,12 +12,12 @@ from PIL import Image
 
 from engine import presets
 from tests.bot.conftest import GatedRunner
-from tests.bot.fake_discord import FakeDiscord, Interaction, Recorded
+from tests.bot.fake_discord import FakeDiscord, Recorded, SentInteraction
 
 DEFERRED, MESSAGE, AUTOCOMPLETE_RESULT, EPHEMERAL = 5, 4, 8, 64
 
 
-def _final(fake: FakeDiscord, sent: Interaction) -> Callable[[Recorded], bool]:
+def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
     """Matches the edit of the original response that carries a file."""
     hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
     return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)

@@ -9,19 +9,19 @@ from typing import Any
 import pytest
 
 from tests.bot.conftest import GatedRunner
-from tests.bot.fake_discord import FakeDiscord, FakeUser, Interaction, Recorded
+from tests.bot.fake_discord import FakeDiscord, FakeUser, Recorded, SentInteraction
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
 
 
-def _final(fake: FakeDiscord, sent: Interaction) -> Callable[[Recorded], bool]:
+def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
     hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
     return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(
     fake: FakeDiscord, user: FakeUser, photo: bytes, **options: Any
-) -> tuple[Interaction, Recorded]:
+) -> tuple[SentInteraction, Recorded]:
     attachment = fake.add_attachment(photo, filename="cat.png")
     sent = await fake.send_command("dream", options, user=user, attachments={"image": attachment})
     return sent, await fake.wait_callback(sent)
@@ -38,13 +38,17 @@ async def test_a_member_over_their_limit_is_told_so(
     runner = GatedRunner(hold=True)
     async with start_bot(runner=runner, dream_user_queue_limit=2) as bot:
         alice = fake.add_member("alice")
-        for _ in range(2):
-            _, callback = await _dream(fake, alice, cat_photo)
-            assert callback.json["type"] == DEFERRED
-        await fake.wait_until(lambda: bot.jobs.waiting + (bot.jobs.running is not None) == 2)
-        _, refused = await _dream(fake, alice, cat_photo)
-        assert refused.json["type"] == MESSAGE and refused.flags & EPHEMERAL
-        assert "2 dreams" in (refused.content or "")
+        photos = [fake.add_attachment(cat_photo, filename="cat.png") for _ in range(3)]
+        # three at once, before any download finished: the limit must hold anyway
+        sends = [
+            await fake.send_command("dream", user=alice, attachments={"image": photo})
+            for photo in photos
+        ]
+        callbacks = [await fake.wait_callback(sent) for sent in sends]
+        assert [c.json["type"] for c in callbacks] == [DEFERRED, DEFERRED, MESSAGE]
+        refused = callbacks[2]
+        assert refused.flags & EPHEMERAL and "2 dreams" in (refused.content or "")
+        assert not fake.downloaded(photos[2])
         bob = fake.add_member("bob")
         _, other = await _dream(fake, bob, cat_photo)
         assert other.json["type"] == DEFERRED  # the limit is per member
@@ -60,12 +64,19 @@ async def test_a_full_queue_is_announced(
     async with start_bot(runner=runner, dream_queue_limit=2, dream_user_queue_limit=5) as bot:
         await _dream(fake, fake.add_member("ann"), cat_photo)
         await _wait_running(runner)
-        for name in ("ben", "cid"):
-            await _dream(fake, fake.add_member(name), cat_photo)
+        sends = [  # three at once, before any download finished: the cap must hold anyway
+            await fake.send_command(
+                "dream",
+                user=fake.add_member(name),
+                attachments={"image": fake.add_attachment(cat_photo, filename="cat.png")},
+            )
+            for name in ("ben", "cid", "dan")
+        ]
+        callbacks = [await fake.wait_callback(sent) for sent in sends]
+        assert [c.json["type"] for c in callbacks] == [DEFERRED, DEFERRED, MESSAGE]
+        assert callbacks[2].flags & EPHEMERAL
+        assert "queue is full" in (callbacks[2].content or "")
         await fake.wait_until(lambda: bot.jobs.waiting == 2)
-        _, refused = await _dream(fake, fake.add_member("dan"), cat_photo)
-        assert refused.json["type"] == MESSAGE and refused.flags & EPHEMERAL
-        assert "queue is full" in (refused.content or "")
         runner.gate.set()
         await fake.wait_until(lambda: len(runner.requests) == 3 and bot.jobs.running is None)
 
@@ -157,7 +168,7 @@ async def test_the_initial_response_stays_under_3_s_while_a_real_job_runs(
         await fake.wait_for(
             lambda r: busy.token in r.path and "Dreaming" in (r.content or ""), timeout=60
         )
-        sends: list[Interaction] = []
+        sends: list[SentInteraction] = []
         for index in range(3):
             member = fake.add_member(f"m{index}")
             sends.append((await _dream(fake, member, cat_photo, steps=1, octaves=1))[0])

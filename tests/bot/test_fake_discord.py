@@ -75,6 +75,13 @@ class MiniBot(commands.Bot):
             view.add_item(button)
             await interaction.response.send_message("Vote?", view=view)
 
+        @self.tree.command(name="whisper", description="Defer publicly, then answer privately")
+        async def whisper(interaction: discord.Interaction, delete_first: bool) -> None:
+            await interaction.response.defer(thinking=True)
+            if delete_first:
+                await interaction.delete_original_response()
+            await interaction.followup.send("just for you", ephemeral=True)
+
         @self.tree.context_menu(name="Look at this")
         async def look(interaction: discord.Interaction, message: discord.Message) -> None:
             self.seen.append({"message": message.id, "files": [a.url for a in message.attachments]})
@@ -114,10 +121,10 @@ async def test_command_sync_is_stored_with_ids(fake: FakeDiscord) -> None:
     bot = MiniBot()
     async with fake.running(bot):
         put = fake.find(lambda r: r.method == "PUT" and r.route.endswith("/commands"))
-        assert [c["name"] for c in put[0].json] == ["echo", "vote", "Look at this"]
+        assert [c["name"] for c in put[0].json] == ["echo", "vote", "whisper", "Look at this"]
         assert [c["id"] for c in fake.global_commands] == [c["id"] for c in put[0].response]
         fetched = await bot.tree.fetch_commands()
-        assert {c.name for c in fetched} == {"echo", "vote", "Look at this"}
+        assert {c.name for c in fetched} == {"echo", "vote", "whisper", "Look at this"}
         echo = next(c for c in fetched if c.name == "echo")
         assert [o.name for o in echo.options] == ["image", "text", "times"]
 
@@ -242,3 +249,25 @@ async def test_a_button_press_reaches_its_view_and_updates_the_message(fake: Fak
         assert message["content"] == "voted" and message["components"] == []
         pressed = {"custom_id": "vote:yes", "component_type": 2}
         assert bot.seen == [{"pressed": pressed, "by": user.id}]
+
+
+@pytest.mark.parametrize("delete_first", [False, True])
+async def test_first_followup_after_a_public_defer_replaces_the_thinking_message(
+    fake: FakeDiscord, delete_first: bool
+) -> None:
+    """As on Discord, a followup replaces a public "thinking" message and stays public, unless
+    that message was deleted first: then it is a new, ephemeral message."""
+    user = fake.add_member("hana")
+    bot = MiniBot()
+    async with fake.running(bot):
+        sent = await fake.send_command("whisper", {"delete_first": delete_first}, user=user)
+        hook = f"/webhooks/{fake.application_id}/{sent.token}"
+        followup = await fake.wait_for(lambda r: r.method == "POST" and r.route == hook)
+        assert followup.status == 200 and followup.flags == 64
+        message = followup.response
+        assert message["content"] == "just for you"
+        if delete_first:
+            assert int(message["id"]) != sent.original_message_id and message["flags"] == 64
+            assert sent.original_message_id not in fake.messages
+        else:
+            assert int(message["id"]) == sent.original_message_id and message["flags"] == 0

@@ -1,0 +1,155 @@
+"""The controls under every result, as restart-safe `DynamicItem`s: their ``custom_id`` carries
+the dream's id, so any message's buttons work for as long as the dream is stored."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from bot.cogs.results._clicks import another_layer, deeper, delete, info
+from bot.storage import DreamRecord
+from engine import default_preset, presets
+
+__all__ = ["DYNAMIC_ITEMS", "DeeperButton", "DeleteButton", "InfoButton", "LayerSelect", "result_view"]
+
+_ID = r"(?P<id>[0-9a-f]{32})"
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def layer_options(record: DreamRecord) -> list[discord.SelectOption]:
+    """The model's presets (at most 25, Discord's limit), the one this dream used marked."""
+    model = record.params.model
+    current = record.params.layers[0] if record.params.layers else default_preset(model).name
+    return [
+        discord.SelectOption(
+            label=preset.name,
+            value=preset.name,
+            description=_clip(preset.description),
+            emoji="✅" if preset.name == current else None,
+        )
+        for preset in presets(model)[:25]
+    ]
+
+
+class DeeperButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"dream:deeper:{_ID}"):
+    """Dream the result again with the same settings."""
+
+    def __init__(self, dream_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Dream deeper",
+                emoji="🌀",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"dream:deeper:{dream_id}",
+                row=0,
+            )
+        )
+        self.dream_id = dream_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeeperButton:
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await deeper(interaction, self.dream_id)
+
+
+class InfoButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"dream:info:{_ID}"):
+    """How the dream was made, for the member who clicks."""
+
+    def __init__(self, dream_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Info",
+                emoji="ℹ️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"dream:info:{dream_id}",
+                row=0,
+            )
+        )
+        self.dream_id = dream_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> InfoButton:
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await info(interaction, self.dream_id)
+
+
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"dream:delete:{_ID}"):
+    """Delete the result (its member, or someone who may manage messages)."""
+
+    def __init__(self, dream_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                emoji="🗑️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"dream:delete:{dream_id}",
+                row=0,
+            )
+        )
+        self.dream_id = dream_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeleteButton:
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await delete(interaction, self.dream_id)
+
+
+class LayerSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"dream:layer:{_ID}"):
+    """Dream the original picture again with another of the model's presets."""
+
+    def __init__(self, dream_id: str, *, options: list[discord.SelectOption]) -> None:
+        super().__init__(
+            discord.ui.Select(
+                placeholder="Another layer…",
+                options=options,
+                custom_id=f"dream:layer:{dream_id}",
+                row=1,
+            )
+        )
+        self.dream_id = dream_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> LayerSelect:
+        # the options come from the message: nothing is looked up before the callback
+        options = item.options if isinstance(item, discord.ui.Select) else []
+        return cls(match["id"], options=options)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await another_layer(interaction, self.dream_id, self.item.values[0])
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    DeeperButton,
+    InfoButton,
+    DeleteButton,
+    LayerSelect,
+)
+
+
+def result_view(record: DreamRecord) -> discord.ui.View:
+    """The controls under a result: Dream deeper, Info, Delete, and the Another layer menu."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(DeeperButton(record.id))
+    view.add_item(InfoButton(record.id))
+    view.add_item(DeleteButton(record.id))
+    view.add_item(LayerSelect(record.id, options=layer_options(record)))
+    return view

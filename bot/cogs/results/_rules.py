@@ -1,0 +1,121 @@
+"""A server's rules for dreams: its own settings merged with the bot's (the stricter one wins),
+and the checks `/dream` and the result buttons make with them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.errors import BotError, OptionRejected
+from bot.storage import ServerSettings
+from engine import DreamParams, presets
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = ["MAX_OCTAVES", "MAX_STEPS", "AlreadyDreaming", "NotHere", "Rules", "asked_options"]
+
+# the most /dream offers
+MAX_STEPS = 50
+MAX_OCTAVES = 8
+
+
+class NotHere(BotError):
+    """Dreams are not allowed in this channel of the server."""
+
+
+class AlreadyDreaming(BotError):
+    """The same button was clicked while its dream is still on its way."""
+
+    def __init__(self) -> None:
+        super().__init__("That dream is already on its way; it will appear in a moment.")
+
+
+def asked_options(interaction: discord.Interaction) -> frozenset[str]:
+    """The options the member typed for a slash command (not those left to their defaults)."""
+    data = interaction.data or {}
+    options = data.get("options") or []
+    return frozenset(o["name"] for o in options if isinstance(o, dict) and "name" in o)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rules:
+    """What one server allows, as the bot applies it."""
+
+    models: tuple[str, ...]
+    # channels where dreams may be asked for; empty: everywhere
+    allowed_channels: tuple[int, ...]
+    model: str
+    layer: str | None
+    max_side: int
+    max_steps: int
+    max_octaves: int
+    user_limit: int
+    cooldown_s: float
+
+    @classmethod
+    def merge(cls, settings: Settings, server: ServerSettings) -> Rules:
+        """The bot's settings narrowed by the server's: caps only go down, the cooldown only up."""
+        model = server.default_model
+        if model not in settings.dream_models:
+            model = settings.default_model
+        return cls(
+            models=settings.dream_models,
+            allowed_channels=server.allowed_channels,
+            model=model,
+            layer=server.default_layer,
+            max_side=min(settings.dream_max_side, server.max_side or settings.dream_max_side),
+            max_steps=min(MAX_STEPS, server.max_steps or MAX_STEPS),
+            max_octaves=min(MAX_OCTAVES, server.max_octaves or MAX_OCTAVES),
+            user_limit=min(
+                settings.dream_user_queue_limit,
+                server.user_queue_limit or settings.dream_user_queue_limit,
+            ),
+            cooldown_s=max(settings.dream_cooldown_s, server.cooldown_s or 0.0),
+        )
+
+    def check_channel(self, channel: int | None, *, parent: int | None = None) -> None:
+        """Refuse a channel the server did not allow (a thread counts as its parent channel)."""
+        allowed = self.allowed_channels
+        if not allowed or channel in allowed or (parent is not None and parent in allowed):
+            return
+        where = ", ".join(f"<#{c}>" for c in allowed)
+        raise NotHere(f"On this server I dream only in {where}. Ask me there!")
+
+    def layer_for(self, model: str) -> str | None:
+        """The server's default layer, if ``model`` has a preset of that name."""
+        if self.layer is None:
+            return None
+        return self.layer if any(p.name == self.layer for p in presets(model)) else None
+
+    def fit(self, params: DreamParams, *, asked: Collection[str] = ()) -> DreamParams:
+        """``params`` within the server's caps. A value the member asked for above a cap is
+        refused, saying why; one left to its default is lowered quietly."""
+        if params.model not in self.models:
+            raise OptionRejected(
+                f"I don't dream with {params.model!r} here any more; choose one of "
+                f"{', '.join(self.models)}."
+            )
+        if "steps" in asked and params.steps > self.max_steps:
+            raise OptionRejected(
+                f"This server allows at most {_plural(self.max_steps, 'step')} per octave; "
+                "ask for fewer."
+            )
+        if "octaves" in asked and params.octaves > self.max_octaves:
+            raise OptionRejected(
+                f"This server allows at most {_plural(self.max_octaves, 'octave')}; ask for fewer."
+            )
+        return dataclasses.replace(
+            params,
+            steps=min(params.steps, self.max_steps),
+            octaves=min(params.octaves, self.max_octaves),
+            max_side=min(params.max_side, self.max_side),
+        )

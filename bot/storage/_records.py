@@ -1,0 +1,171 @@
+"""What the store keeps, as typed values: a dream (`DreamRecord`), its state, a server's settings
+(`ServerSettings`), and `DreamParams` as JSON so a dream survives restarts (and other workers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from engine import DreamParams, ParamsError
+
+__all__ = [
+    "DreamKind",
+    "DreamRecord",
+    "DreamState",
+    "ServerSettings",
+    "StorageError",
+    "params_from_json",
+    "params_to_json",
+]
+
+log = logging.getLogger(__name__)
+
+_PARAM_FIELDS = {f.name for f in dataclasses.fields(DreamParams)}
+_TUPLE_FIELDS = ("layers", "channels")
+
+
+class StorageError(Exception):
+    """The data file cannot be used (newer than this bot, unreadable, closed)."""
+
+
+def params_to_json(params: DreamParams) -> str:
+    """Every `DreamParams` field as one JSON object (tuples become lists)."""
+    return json.dumps(dataclasses.asdict(params), sort_keys=True, separators=(",", ":"))
+
+
+def params_from_json(text: str) -> DreamParams:
+    """`DreamParams` from `params_to_json`; fields this version does not know are ignored."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise StorageError(f"stored dream parameters are not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise StorageError("stored dream parameters are not a JSON object")
+    values = {k: v for k, v in data.items() if k in _PARAM_FIELDS}
+    for name in _TUPLE_FIELDS:
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
+    try:
+        return DreamParams(**values)
+    except (ParamsError, TypeError) as error:
+        raise StorageError(f"stored dream parameters are invalid: {error}") from error
+
+
+class DreamState(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DreamKind(enum.Enum):
+    """How a dream was asked for: a command, or a button on an earlier result."""
+
+    DREAM = "dream"  # /dream or the "Dream this image" menu
+    DEEPER = "deeper"  # "Dream deeper": an earlier result dreamed again
+    LAYER = "layer"  # "Another layer": an earlier dream's original with another layer
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DreamRecord:
+    """One dream as stored: who asked where, how, what came of it, and where it was answered."""
+
+    id: str
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    kind: DreamKind
+    # the dream whose button asked for this one, and the /dream that uploaded the original
+    parent_id: str | None
+    origin_id: str
+    params: DreamParams
+    state: DreamState
+    created_at: float  # unix seconds
+    started_at: float | None
+    finished_at: float | None
+    seconds: float | None  # time the engine took
+    error: str | None
+    has_input: bool  # False once retention or Delete removed the picture
+    has_output: bool
+    output_filename: str | None
+    message_id: int | None  # the message that shows the result
+    # kept while the dream is unfinished, so a restarted bot can answer in the same message
+    interaction_id: int | None
+    interaction_token: str | None = dataclasses.field(repr=False)
+    max_bytes: int | None
+    deleted: bool
+
+    def message_url(self) -> str | None:
+        """The link to the result message, if it is known."""
+        if self.message_id is None or self.channel_id is None:
+            return None
+        where = self.guild_id if self.guild_id is not None else "@me"
+        return f"https://discord.com/channels/{where}/{self.channel_id}/{self.message_id}"
+
+
+def _optional_int(value: object, *, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServerSettings:
+    """One server's choices; None (or no channels) means the bot's own setting applies."""
+
+    # channels where dreams may be asked for (threads follow their channel); empty: everywhere
+    allowed_channels: tuple[int, ...] = ()
+    default_model: str | None = None
+    # a preset name of the default model
+    default_layer: str | None = None
+    max_side: int | None = None
+    max_steps: int | None = None
+    max_octaves: int | None = None
+    # dreams one member may have waiting or running in this server
+    user_queue_limit: int | None = None
+    # seconds between two dreams of one member in this server
+    cooldown_s: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerSettings:
+        """Settings from `to_json`; unknown keys and values of the wrong kind are dropped."""
+        try:
+            data: Any = json.loads(text)
+        except ValueError:
+            log.warning("Ignoring unreadable server settings %r", text[:100])
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        return cls(
+            allowed_channels=_ids(data.get("allowed_channels")),
+            default_model=_text(data.get("default_model")),
+            default_layer=_text(data.get("default_layer")),
+            max_side=_optional_int(data.get("max_side"), low=32, high=8192),
+            max_steps=_optional_int(data.get("max_steps"), low=1, high=200),
+            max_octaves=_optional_int(data.get("max_octaves"), low=1, high=10),
+            user_queue_limit=_optional_int(data.get("user_queue_limit"), low=1, high=1000),
+            cooldown_s=_seconds(data.get("cooldown_s")),
+        )
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None

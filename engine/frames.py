@@ -1,0 +1,441 @@
+"""Animations in and out: decode every frame of an animated GIF, WebP or PNG within a frame budget,
+and encode frames as animated GIF, animated WebP or MP4 (PyAV) within a byte budget."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import tempfile
+import warnings
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageSequence
+
+from engine.errors import BudgetExceeded, PictureTooLarge, TruncatedPicture, UnsupportedFormat
+from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode
+
+__all__ = [
+    "ANIMATION_FORMATS",
+    "DEFAULT_FRAME_MS",
+    "Animation",
+    "FramePlan",
+    "decode_animation",
+    "encode_animation",
+    "encode_gif",
+    "encode_mp4",
+    "encode_webp",
+    "plan_frames",
+    "video_available",
+]
+
+# the formats encode_animation tries, most compatible first: GIF plays inline and loops
+# everywhere, animated WebP looks better per byte, MP4 (H.264) is the smallest by far
+ANIMATION_FORMATS = ("GIF", "WEBP", "MP4")
+# a frame without a duration shows this long (what browsers do with GIF delays under 20 ms)
+DEFAULT_FRAME_MS = 100
+_MIN_FRAME_MS = 20
+# sampling still walks every frame of the file (GIF frames build on each other): past this many
+# the file is refused whatever the budget, so unpacking it cannot take long
+MAX_SOURCE_FRAMES = 5_000
+# and the source pixels unpacked for that walk are capped at this many times the frame budget
+_SOURCE_WORK_FACTOR = 20
+
+_EXTENSIONS = {"GIF": "gif", "WEBP": "webp", "MP4": "mp4"}
+# lowest quality first: if that does not fit, no other quality will (see _fit_format)
+_GIF_LADDER = (64, 128, 256)  # palette sizes
+_WEBP_LADDER = (40, 60, 80)  # quality
+_MP4_LADDER = (34, 28, 23)  # x264 CRF, lower is better
+_MIN_SIDE = 64
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+)
+
+
+@dataclass(frozen=True)
+class Animation:
+    """Frames of one size with their display times; ``loop`` 0 repeats forever, None plays once."""
+
+    frames: tuple[Image.Image, ...]  # mode RGB, all the same size
+    durations: tuple[int, ...]  # milliseconds each frame shows
+    loop: int | None = 0
+    # how the frames were chosen, for people: e.g. "every 3rd frame (40 of 120)"; None: all of them
+    note: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise ValueError("an animation needs at least one frame")
+        if len(self.durations) != len(self.frames):
+            raise ValueError("give one duration per frame")
+        if any(f.mode != "RGB" or f.size != self.frames[0].size for f in self.frames):
+            raise ValueError("frames must be mode RGB and all the same size")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.frames[0].size
+
+    @property
+    def duration_ms(self) -> int:
+        return sum(self.durations)
+
+    def scaled(self, factor: float) -> Animation:
+        """The same animation with each side times ``factor`` (at least 1 pixel)."""
+        width, height = self.size
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        frames = tuple(f.resize(size, Image.Resampling.LANCZOS) for f in self.frames)
+        return Animation(frames, self.durations, self.loop, self.note)
+
+    def every(self, step: int) -> Animation:
+        """Every ``step``-th frame, each shown for the frames it stands for (same total time)."""
+        if step <= 1:
+            return self
+        frames = self.frames[::step]
+        durations = tuple(
+            sum(self.durations[i : i + step]) for i in range(0, len(self.frames), step)
+        )
+        return Animation(frames, durations, self.loop, self.note)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Which frames of an animation to dream, decided from the header alone."""
+
+    indices: tuple[int, ...]  # frames of the file to keep, in order
+    of: int  # frames in the file
+    size: tuple[int, int]  # the frames' size once scaled to the side limit
+
+    @property
+    def step(self) -> int:
+        return self.indices[1] - self.indices[0] if len(self.indices) > 1 else 1
+
+    @property
+    def note(self) -> str | None:
+        """What was left out, for people; None when every frame is kept."""
+        if len(self.indices) == self.of:
+            return None
+        return f"every {_ordinal(self.step)} frame ({len(self.indices)} of {self.of})"
+
+
+def plan_frames(
+    frames: int,
+    size: tuple[int, int],
+    *,
+    max_frames: int,
+    max_pixels: int,
+    sample: bool = False,
+) -> FramePlan:
+    """Keep every frame if ``frames`` x pixels fits the budget; else every n-th frame (``sample``)
+    or `BudgetExceeded` saying what would fit."""
+    width, height = size
+    fits = min(max_frames, max_pixels // max(1, width * height))
+    if fits < 1:
+        raise BudgetExceeded(
+            f"Frames of {width}×{height} pixels are too large to animate here; "
+            "please send a smaller animation."
+        )
+    if frames <= fits:
+        return FramePlan(tuple(range(frames)), frames, size)
+    if not sample or frames > MAX_SOURCE_FRAMES:
+        raise BudgetExceeded(
+            f"This animation has {frames:,} frames of {width}×{height} pixels; I can dream at "
+            f"most {fits:,} frames of that size. Please send a shorter or smaller one."
+        )
+    step = math.ceil(frames / fits)
+    return FramePlan(tuple(range(0, frames, step)), frames, size)
+
+
+def decode_animation(
+    data: bytes,
+    *,
+    max_side: int | None = None,
+    max_frames: int = 120,
+    max_pixels: int = 120 * 512 * 512,
+    sample: bool = False,
+    max_frame_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Animation:
+    """Every frame (or every n-th, with ``sample``) of an animated GIF, WebP or PNG, as RGB frames
+    scaled to ``max_side``; a still picture gives one frame.
+
+    The budget (``max_frames``, and ``max_pixels`` for frames x pixels per frame after scaling) is
+    checked from the header before any frame past the first is decoded. See-through pixels are
+    shown on white: the encoders write opaque frames.
+    """
+    first = decode(data, max_pixels=max_frame_pixels, max_side=max_side)  # checks size and bombs
+    plan = plan_frames(
+        first.frames, first.rgb.size, max_frames=max_frames, max_pixels=max_pixels, sample=sample
+    )
+    with _quiet_pillow(), Image.open(io.BytesIO(data)) as im:
+        loop = im.info.get("loop")
+        source_pixels = im.width * im.height * plan.of
+        if first.frames == 1:
+            duration = _duration(im.info)
+            return Animation((first.rgb,), (duration,), _loop(loop), None)
+        if source_pixels > _SOURCE_WORK_FACTOR * max_pixels:
+            raise BudgetExceeded(
+                f"This animation unpacks into {plan.of:,} frames of {im.width}×{im.height} "
+                "pixels, too much to go through here; please send a shorter or smaller one."
+            )
+        frames, durations = _read_frames(im, plan)
+    return Animation(tuple(frames), tuple(durations), _loop(loop), plan.note)
+
+
+def _read_frames(im: Image.Image, plan: FramePlan) -> tuple[list[Image.Image], list[int]]:
+    keep = set(plan.indices)
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    try:
+        for index, frame in enumerate(ImageSequence.Iterator(im)):
+            if index >= plan.of:
+                break
+            frame.load()  # WebP reads a frame's duration when it decodes it
+            duration = _duration(frame.info)
+            if index in keep:
+                frames.append(_flatten(frame, plan.size))
+                durations.append(duration)
+            else:  # a left-out frame's time goes to the kept one before it: same total time
+                durations[-1] += duration
+    except _DECODE_ERRORS as error:
+        raise TruncatedPicture(
+            "This animation seems cut off or damaged; try sending it again, or save it anew."
+        ) from error
+    return frames, durations
+
+
+def _flatten(frame: Image.Image, size: tuple[int, int]) -> Image.Image:
+    rgba = frame.convert("RGBA")
+    if rgba.getchannel("A").getextrema() != (255, 255):
+        background = Image.new("RGBA", rgba.size, "white")
+        rgba = Image.alpha_composite(background, rgba)
+    rgb = rgba.convert("RGB")
+    if rgb.size != size:
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return rgb
+
+
+def _duration(info: Mapping[Any, Any]) -> int:
+    value = info.get("duration")
+    if not isinstance(value, int | float) or value < _MIN_FRAME_MS:
+        return DEFAULT_FRAME_MS
+    return round(value)
+
+
+def _loop(value: object) -> int | None:
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+@contextmanager
+def _quiet_pillow() -> Iterator[None]:
+    # sizes are checked by decode() first; Pillow's own warnings are not for the person
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+        yield
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def encode_gif(animation: Animation, *, colors: int = 256) -> bytes:
+    """An animated GIF with one palette for all frames, chosen from the frames themselves.
+
+    One shared palette does not shimmer between frames and lets Pillow store only the part of
+    each frame that changed.
+    """
+    palette = _shared_palette(animation.frames, colors)
+    frames = [
+        f.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for f in animation.frames
+    ]
+    buffer = io.BytesIO()
+    options: dict[str, object] = {}
+    if animation.loop is not None:
+        options["loop"] = animation.loop
+    frames[0].save(
+        buffer,
+        "GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=list(animation.durations),
+        optimize=True,
+        disposal=1,
+        **options,
+    )
+    return buffer.getvalue()
+
+
+def _shared_palette(frames: Sequence[Image.Image], colors: int) -> Image.Image:
+    # a mosaic of up to 16 frames, each at most 128 px, stands in for the whole animation
+    sample = frames[:: max(1, math.ceil(len(frames) / 16))]
+    thumbs = [f.copy() for f in sample]
+    for thumb in thumbs:
+        thumb.thumbnail((128, 128), Image.Resampling.BILINEAR)
+    width = sum(t.width for t in thumbs)
+    height = max(t.height for t in thumbs)
+    mosaic = Image.new("RGB", (width, height))
+    x = 0
+    for thumb in thumbs:
+        mosaic.paste(thumb, (x, 0))
+        x += thumb.width
+    return mosaic.quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+
+
+def encode_webp(animation: Animation, *, quality: int = 80) -> bytes:
+    """An animated WebP (lossy, ``quality`` 0-100)."""
+    buffer = io.BytesIO()
+    first, *rest = animation.frames
+    first.save(
+        buffer,
+        "WEBP",
+        save_all=True,
+        append_images=rest,
+        duration=list(animation.durations),
+        loop=0 if animation.loop is None else animation.loop,
+        quality=quality,
+        method=4,
+    )
+    return buffer.getvalue()
+
+
+def video_available() -> bool:
+    """Whether MP4 can be written: PyAV (``pip install 'deepdream-bot[video]'``) is installed."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def encode_mp4(animation: Animation, *, crf: int = 23) -> bytes:
+    """An H.264 MP4 through PyAV, each frame shown for its own duration; no sound, no loop.
+
+    Sides are trimmed to even numbers (H.264's 4:2:0 colour needs them).
+    """
+    try:
+        import av
+    except ImportError:
+        raise UnsupportedFormat(
+            "Writing MP4 needs PyAV: pip install 'deepdream-bot[video]' (or pip install av)."
+        ) from None
+    width, height = (max(2, side - side % 2) for side in animation.size)
+    if min(animation.size) < 2:
+        raise PictureTooLarge("Frames under 2 pixels a side cannot be written as MP4.")
+    millisecond = Fraction(1, 1000)
+    mean_ms = animation.duration_ms / len(animation.frames)
+    # the mp4 muxer moves its index to the front (+faststart: plays while it downloads) by
+    # rewriting the file, which needs a real file rather than memory
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "dream.mp4"
+        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = out.add_stream("libx264", rate=Fraction(round(1000 / mean_ms * 1000), 1000))
+            stream.width, stream.height = width, height
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = millisecond
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            pts = 0
+            for image, duration in zip(animation.frames, animation.durations, strict=True):
+                if image.size != (width, height):
+                    image = image.crop((0, 0, width, height))
+                frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+                frame.pts, frame.time_base = pts, millisecond
+                pts += duration
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return path.read_bytes()
+
+
+def encode_as(animation: Animation, fmt: str, *, quality: int | None = None) -> bytes:
+    """One format at one quality: GIF palette size, WebP quality or MP4 CRF (None: the best)."""
+    fmt = fmt.upper()
+    if fmt == "GIF":
+        return encode_gif(animation, colors=quality or _GIF_LADDER[-1])
+    if fmt == "WEBP":
+        return encode_webp(animation, quality=quality or _WEBP_LADDER[-1])
+    if fmt == "MP4":
+        return encode_mp4(animation, crf=quality or _MP4_LADDER[-1])
+    raise UnsupportedFormat(f"Animations are written as GIF, WebP or MP4, not {fmt}.")
+
+
+def encode_animation(
+    animation: Animation,
+    *,
+    max_bytes: int | None = None,
+    formats: Sequence[str] = ANIMATION_FORMATS,
+    stem: str = "dream",
+) -> Encoded:
+    """The best file that fits in ``max_bytes``: the first of ``formats`` (MP4 only when PyAV is
+    installed) at the best quality that fits, else the next; when none fits, smaller frames
+    (down to half the sides), then every 2nd frame, and so on; `PictureTooLarge` if nothing does.
+    """
+    usable = [f.upper() for f in formats if f.upper() != "MP4" or video_available()]
+    if not usable:
+        raise UnsupportedFormat("None of the animation formats asked for can be written here.")
+    full_side = max(animation.size)
+    current = animation
+    while True:
+        smallest: int | None = None
+        for fmt in usable:
+            data, size = _fit_format(current, fmt, max_bytes)
+            if data is not None:
+                return Encoded(data=data, format=fmt, filename=f"{stem}.{_EXTENSIONS[fmt]}")
+            smallest = size if smallest is None else min(smallest, size)
+        assert max_bytes is not None and smallest is not None
+        smaller = _smaller(current, animation, full_side, need=max_bytes / smallest)
+        if smaller is None:
+            raise PictureTooLarge(
+                f"The animation cannot be made small enough to fit in {max_bytes:,} bytes."
+            )
+        current = smaller
+
+
+def _fit_format(animation: Animation, fmt: str, max_bytes: int | None) -> tuple[bytes | None, int]:
+    """The best quality of ``fmt`` within ``max_bytes``, or None and the smallest size it made."""
+    ladder = {"GIF": _GIF_LADDER, "WEBP": _WEBP_LADDER, "MP4": _MP4_LADDER}[fmt]
+    if max_bytes is None:
+        return encode_as(animation, fmt, quality=ladder[-1]), 0
+    lowest = encode_as(animation, fmt, quality=ladder[0])
+    if len(lowest) > max_bytes:
+        return None, len(lowest)
+    for quality in reversed(ladder[1:]):
+        data = encode_as(animation, fmt, quality=quality)
+        if len(data) <= max_bytes:
+            return data, len(data)
+    return lowest, len(lowest)
+
+
+def _smaller(
+    current: Animation, original: Animation, full_side: int, *, need: float
+) -> Animation | None:
+    """The next thing to try: smaller sides while above half the original, then fewer frames."""
+    # file size goes roughly with the pixel count: aim a little under what the ratio asks
+    factor = min(0.9, max(0.5, 0.95 * math.sqrt(need)))
+    side = max(current.size)
+    if side * factor >= max(full_side / 2, _MIN_SIDE):
+        return original.every(_step(current, original)).scaled(side * factor / full_side)
+    step = _step(current, original) * 2
+    if len(original.frames) // step >= 2:
+        return original.every(step).scaled(side / full_side)
+    if side * factor >= _MIN_SIDE:  # two frames left: only smaller sides can help now
+        return original.every(step // 2).scaled(side * factor / full_side)
+    return None
+
+
+def _step(current: Animation, original: Animation) -> int:
+    return max(1, round(len(original.frames) / len(current.frames)))
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
