@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
+from bench.animation import animation_section  # noqa: E402
 from bench.baselines import (  # noqa: E402
     Classic,
     LoopResult,
@@ -390,8 +391,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.sweep and benches:
             report += ["", *sweep(benches[0], tuple(args.sweep_sizes), settings, log=log)]
         report += ["", load_line(load_before)]
-        # Moving dreams (issue 6) add their section here: seconds per zoom frame and per GIF
-        # frame at 512 px, timed like the dreams above (warm-up, then medians of --repeats).
+        # Moving dreams (issue 6): seconds per zoom frame and per GIF frame at 512 px, timed like
+        # the dreams above (warm-up, then medians of --repeats); see bench/animation.py
+        for bench in benches:
+            report += [
+                "",
+                *animation_section(
+                    bench.dreamer,
+                    bench.model,
+                    size=128 if args.quick else 512,
+                    frames=2 if args.quick else 4,
+                    repeats=args.repeats,
+                    layers=bench.layers,
+                    log=log,
+                ),
+            ]
 
     text = "\n".join(report) + "\n"
     print(text)

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -18,11 +19,22 @@ from bot.resumed import answer_resumed
 from bot.settings import Settings
 from bot.sync import sync_commands
 
+if TYPE_CHECKING:
+    from bot.cogs.results import Dreams
+
 __all__ = ["EXTENSIONS", "PERMISSIONS", "DreamBot", "invite_url"]
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.errors", "bot.cogs.dream", "bot.cogs.layers")
+EXTENSIONS = (
+    "bot.cogs.errors",
+    "bot.cogs.results",
+    "bot.cogs.dream",
+    "bot.cogs.layers",
+    "bot.cogs.admin",
+    "bot.cogs.queue_info",
+    "bot.cogs.zoom",
+)
 
 # what the bot needs in a channel: post answers with pictures (and the channel fallback)
 PERMISSIONS = discord.Permissions(
@@ -46,6 +58,9 @@ def invite_url(application_id: int) -> str:
 
 class DreamBot(commands.Bot):
     """The DeepDream bot. ``jobs`` runs the dreams (default: as ``DREAM_BACKEND`` says)."""
+
+    # runs every dream for members, with the dreams' store; set by bot.cogs.results as it loads
+    dreams: Dreams
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from bot.jobs import JobState, JobStatus
+from engine import FrameProgress
 
 __all__ = ["PROGRESS_INTERVAL_S", "Throttle", "progress_bar", "status_text"]
 
@@ -29,6 +30,11 @@ def status_text(status: JobStatus) -> str:
         p = status.progress
         if p is None:
             return "🌀 Dreaming… warming up."
+        if isinstance(p, FrameProgress):
+            return (
+                f"🌀 Dreaming… {p.frames_done}/{p.frames} frames done\n"
+                f"`{progress_bar(p.fraction)}` {p.fraction:.0%}"
+            )
         return (
             f"🌀 Dreaming… octave {p.octave}/{p.octaves}, step {p.step}/{p.steps}\n"
             f"`{progress_bar(p.fraction)}` {p.fraction:.0%}"

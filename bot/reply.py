@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import discord
 
@@ -60,20 +61,28 @@ class Reply:
             else:
                 log.warning("Could not update the progress message: %s", error)
 
-    async def finish(self, content: str, *, picture: tuple[bytes, str] | None = None) -> None:
-        """Replace the deferred message by the final one; ``picture`` is (bytes, filename)."""
+    async def finish(
+        self,
+        content: str,
+        *,
+        picture: tuple[bytes, str] | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        """Replace the deferred message by the final one; ``picture`` is (bytes, filename),
+        ``view`` the controls under it. Returns the message shown (None without a channel)."""
+        # the controls are sent only when given, so other answers keep their exact payload
+        controls: dict[str, Any] = {"view": view} if view is not None else {}
         if not self.expired:
             files = [self._file(picture)] if picture else []
             try:
-                await self.interaction.edit_original_response(
-                    content=_fit(content), attachments=files
+                return await self.interaction.edit_original_response(
+                    content=_fit(content), attachments=files, **controls
                 )
-                return
             except discord.HTTPException as error:
                 if not _token_rejected(error):
                     raise
                 self._token_dead = True
-        await self._post_in_channel(content, picture)
+        return await self._post_in_channel(content, picture, **controls)
 
     async def refuse(self, content: str, *, private: bool = True) -> None:
         """Tell the member why not, ephemerally while the token lives (in the channel after).
@@ -108,7 +117,13 @@ class Reply:
         data, filename = picture
         return discord.File(io.BytesIO(data), filename=filename)
 
-    async def _post_in_channel(self, content: str, picture: tuple[bytes, str] | None) -> None:
+    async def _post_in_channel(
+        self,
+        content: str,
+        picture: tuple[bytes, str] | None,
+        *,
+        view: discord.ui.View = discord.utils.MISSING,
+    ) -> discord.Message | None:
         interaction = self.interaction
         channel: discord.abc.Messageable
         if isinstance(interaction.channel, discord.abc.Messageable):
@@ -117,10 +132,12 @@ class Reply:
             channel = interaction.client.get_partial_messageable(interaction.channel_id)
         else:
             log.warning("Interaction token expired and there is no channel to post in")
-            return
+            return None
         log.info("Interaction token expired; posting in channel %s instead", interaction.channel_id)
-        await channel.send(
+        controls: dict[str, Any] = {"view": view} if view is not discord.utils.MISSING else {}
+        return await channel.send(
             _fit(f"{interaction.user.mention} {content}"),
             file=self._file(picture) if picture else discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
+            **controls,
         )

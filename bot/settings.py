@@ -38,8 +38,10 @@ class Settings(BaseSettings):
     dream_cooldown_s: float = Field(default=10, ge=0)
     # seconds a stopping bot lets the running dream finish before cancelling it
     dream_shutdown_timeout_s: float = Field(default=60, ge=0)
-    # where the bot keeps its files (the command-sync hash)
+    # where the bot keeps its files (the command-sync hash, the dreams database and pictures)
     dream_data_dir: Path = Path("data")
+    # days a dream's pictures are kept for its buttons (Dream deeper, Another layer)
+    dream_retention_days: float = Field(default=7, gt=0, le=3650)
     # a server id: commands are synced there only, instantly (for development)
     dream_dev_guild: int | None = None
     # where dreams run: local (a worker thread in this process) or celery (deepdream-worker
@@ -47,6 +49,15 @@ class Settings(BaseSettings):
     dream_backend: Literal["local", "celery"] = "local"
     # the Redis of the celery backend (broker, results, limits): redis://[:password@]host:port/db
     dream_redis_url: str = "redis://127.0.0.1:6379/0"
+    # moving dreams: /dream dreams every frame of an animated GIF, WebP or PNG (false: the first
+    # frame only; a server's own setting may turn them off too)
+    dream_animations: bool = True
+    # frames in one animation: /dream-zoom's most, and an animation's (above it every n-th is kept)
+    dream_max_frames: int = Field(default=48, ge=2, le=500)
+    # longest side of an animation's frames (at most DREAM_MAX_SIDE; every frame is a dream)
+    dream_animation_max_side: int = Field(default=384, ge=64, le=2048)
+    # an animation whose estimated engine time is longer is refused before it is queued
+    dream_animation_max_s: float = Field(default=600, gt=0)
     # DEBUG, INFO, WARNING or ERROR
     log_level: str = "INFO"
 

@@ -34,6 +34,7 @@ from engine.errors import (
 from engine.frames import (
     ANIMATION_FORMATS,
     Animation,
+    AnimationInfo,
     FramePlan,
     decode_animation,
     encode_animation,
@@ -41,6 +42,7 @@ from engine.frames import (
     encode_mp4,
     encode_webp,
     plan_frames,
+    probe_animation,
     video_available,
 )
 from engine.imagenet import IMAGENET_CLASSES, imagenet_class
@@ -70,6 +72,7 @@ __all__ = [
     "MODEL_DESCRIPTIONS",
     "PRESETS",
     "Animation",
+    "AnimationInfo",
     "AnimationParams",
     "BudgetExceeded",
     "Cost",
@@ -120,6 +123,7 @@ __all__ = [
     "measure_objective",
     "plan_frames",
     "presets",
+    "probe_animation",
     "resolve_device",
     "resolve_layers",
     "video_available",

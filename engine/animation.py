@@ -44,10 +44,11 @@ __all__ = [
 ProgressCallback = Callable[[Progress], None]
 
 # Rough seconds per gradient step per megapixel of efficientnet_lite0, and a fixed cost per step,
-# by device type: a 2-core CPU (shared) and a datacentre GPU. Only for refusing jobs that would
-# take far too long; bench/engine.py measures the real figures.
-SECONDS_PER_MEGAPIXEL_STEP = {"cpu": 6.0, "cuda": 0.05, "mps": 0.6}
-SECONDS_PER_STEP = {"cpu": 0.05, "cuda": 0.01, "mps": 0.02}
+# by device type. CPU: a shared 2-core machine measured 0.4-0.7 s per megapixel-step when calm
+# (bench/animation.py), taken at about twice that; the GPU figures are guesses to be replaced
+# by bench/animation.py's on the bot's card. Only for refusing jobs that would take far too long.
+SECONDS_PER_MEGAPIXEL_STEP = {"cpu": 1.2, "cuda": 0.03, "mps": 0.3}
+SECONDS_PER_STEP = {"cpu": 0.02, "cuda": 0.008, "mps": 0.015}
 # how much slower than efficientnet_lite0 each model dreams, about
 MODEL_COST = {"efficientnet_lite0": 1.0, "googlenet": 1.5, "inception_v3": 2.5, "vgg16": 8.0}
 
@@ -103,6 +104,8 @@ class AnimationParams:
     max_pixels: int = 120 * 512 * 512
     # over budget: dream every n-th frame (True) or refuse (False)
     sample: bool = False
+    # longest side of the frames, when smaller than the dream's max_side (every frame is a dream)
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
         _check_range("blend", self.blend, 0.0, 0.99)
@@ -111,6 +114,12 @@ class AnimationParams:
         _check_range("frame limit", self.max_frames, 1, 5000)
         if self.max_pixels < 1:
             raise ParamsError("The pixel budget must be at least 1.")
+        if self.max_side is not None:
+            _check_range("max side", self.max_side, 32, 8192)
+
+    def side(self, params: DreamParams) -> int:
+        """The longest side of the frames for ``params``."""
+        return min(params.max_side, self.max_side or params.max_side)
 
     def steps_after_first(self, params: DreamParams) -> int:
         if self.follow_steps is not None:
@@ -184,7 +193,7 @@ def estimate_animation(
     frames: int, size: tuple[int, int], params: DreamParams, settings: AnimationParams
 ) -> Cost:
     """The cost of dreaming ``frames`` frames of ``size`` (width, height, before scaling)."""
-    width, height = _fit(size, params.max_side)
+    width, height = _fit(size, settings.side(params))
     sizes = octave_sizes(height, width, octaves=params.octaves, scale=params.octave_scale)
     megapixels = sum(h * w for h, w in sizes) / 1e6
     follow = settings.steps_after_first(params)
@@ -390,7 +399,7 @@ def dream_animation_bytes(
     settings = settings or AnimationParams()
     animation = decode_animation(
         data,
-        max_side=params.max_side,
+        max_side=settings.side(params),
         max_frames=settings.max_frames,
         max_pixels=settings.max_pixels,
         sample=settings.sample,

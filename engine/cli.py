@@ -14,18 +14,27 @@ from typing import TextIO
 from PIL import Image
 
 from engine import (
+    Animation,
+    AnimationParams,
+    BudgetExceeded,
     Dreamer,
     DreamError,
     DreamParams,
+    FrameProgress,
     ParamsError,
     Progress,
     UnknownClass,
     UnknownLayer,
     UnknownModel,
+    ZoomParams,
     available_models,
     decode,
+    decode_animation,
     default_preset,
     encode,
+    encode_gif,
+    encode_mp4,
+    encode_webp,
     presets,
 )
 from engine.models import MODEL_DESCRIPTIONS, layer_names
@@ -46,6 +55,16 @@ _WEBP_QUALITY = 90
 
 _USAGE_ERRORS = (ParamsError, UnknownClass, UnknownLayer, UnknownModel)
 
+# moving dreams: animation formats by extension; a .gif or .mp4 output dreams every frame of
+# its input, a .webp output does when the input is animated
+_ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".mp4": "MP4"}
+_ALWAYS_ANIMATED = (".gif", ".mp4")
+_GIF_COLOURS = 256
+_MP4_CRF = 20
+# a command line runs on the person's own machine: budgets far above the bot's
+_MAX_FRAMES = 500
+_MAX_FRAME_PIXELS = 500 * 512 * 512
+
 
 class _UsageError(Exception):
     """A command that cannot work as written (exit 2)."""
@@ -58,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args and args[0] == "layers":
             return _list_layers(_layers_parser().parse_args(args[1:]), sys.stdout)
+        if args and args[0] == "zoom":
+            return _zoom(_zoom_parser().parse_args(args[1:]))
         return _dream(_dream_parser().parse_args(args))
     except _USAGE_ERRORS as error:
         return _fail(str(error), EXIT_USAGE)
@@ -158,6 +179,7 @@ def _dream_parser() -> argparse.ArgumentParser:
         metavar="PATH|random",
         help="a local state-dict file for the model, or 'random' (untrained, for benchmarks)",
     )
+    _add_animation_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return parser
 
@@ -192,6 +214,8 @@ def _params(args: argparse.Namespace) -> DreamParams:
 def _dream(args: argparse.Namespace) -> int:
     params = _params(args)
     output: Path = args.output
+    if _wants_animation(output, args.input):
+        return _dream_animation(args, params)
     fmt = _FORMATS.get(output.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(_FORMATS))
@@ -243,6 +267,191 @@ def _save(rgb: Image.Image, alpha: Image.Image | None, path: Path, fmt: str) -> 
     path.write_bytes(data)
 
 
+# --- moving dreams: `deepdream zoom` and every frame of an animation ---------------------------
+
+
+def _add_animation_options(parser: argparse.ArgumentParser) -> None:
+    defaults = AnimationParams()
+    group = parser.add_argument_group(
+        "animations", "a .gif or .mp4 output (or .webp from an animated input) dreams every frame"
+    )
+    group.add_argument(
+        "--blend",
+        type=float,
+        metavar="W",
+        help="how much of the previous frame's dream each frame starts from, 0 to 0.99 "
+        f"(default {defaults.blend:g}; 0 dreams each frame alone)",
+    )
+    group.add_argument(
+        "--max-frames",
+        type=int,
+        metavar="N",
+        help=f"refuse animations with more frames (default {_MAX_FRAMES})",
+    )
+    group.add_argument(
+        "--sample", action="store_true", help="over --max-frames, dream every n-th frame instead"
+    )
+
+
+def _zoom_parser() -> argparse.ArgumentParser:
+    defaults = ZoomParams()
+    parser = _dream_parser()
+    parser.prog = f"{PROG} zoom"
+    parser.description = (
+        "An infinite zoom: each frame is the last one zoomed (and turned), then dreamed a few "
+        "steps at one octave. --steps is the steps per frame here."
+    )
+    parser.epilog = "example: deepdream zoom photo.jpg -o zoom.gif --frames 48 --zoom 0.05"
+    group = parser.add_argument_group("zoom")
+    group.add_argument(
+        "--frames", type=int, metavar="N", help=f"frames to make (default {defaults.frames})"
+    )
+    group.add_argument(
+        "--zoom",
+        type=float,
+        metavar="Z",
+        help=f"how much larger each frame gets: 0.05 is 5%% (default {defaults.zoom:g})",
+    )
+    group.add_argument(
+        "--rotate",
+        type=float,
+        metavar="DEG",
+        help=f"degrees each frame turns, anticlockwise (default {defaults.rotate:g})",
+    )
+    group.add_argument(
+        "--fps", type=float, metavar="F", help=f"frames per second (default {defaults.fps:g})"
+    )
+    return parser
+
+
+def _wants_animation(output: Path, source: Path) -> bool:
+    suffix = output.suffix.lower()
+    if suffix in _ALWAYS_ANIMATED:
+        return True
+    return suffix == ".webp" and decode(_read(source), max_side=64).frames > 1
+
+
+def _animation_output(output: Path) -> str:
+    fmt = _ANIMATION_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_ANIMATION_FORMATS))
+        raise _UsageError(f"an animation is written as {known}, not '{output.suffix}'")
+    if not output.parent.is_dir():
+        raise _UsageError(f"cannot write '{output}': there is no folder '{output.parent}'")
+    return fmt
+
+
+def _zoom(args: argparse.Namespace) -> int:
+    output: Path = args.output
+    fmt = _animation_output(output)
+    unused = [
+        flag
+        for flag, value in (
+            ("--octaves", args.octaves),
+            ("--octave-scale", args.octave_scale),
+            ("--guide", args.guide),
+            ("--blend", args.blend),
+            ("--max-frames", args.max_frames),
+            ("--sample", args.sample or None),
+        )
+        if value is not None
+    ]
+    if unused:
+        raise _UsageError(f"{', '.join(unused)} do not apply to a zoom (one octave per frame)")
+    params = _params(args)
+    options = {
+        "frames": args.frames,
+        "zoom": args.zoom,
+        "rotate": args.rotate,
+        "steps": args.steps,
+        "fps": args.fps,
+    }
+    settings = ZoomParams(**{k: v for k, v in options.items() if v is not None})
+    picture = decode(_read(args.input), max_side=params.max_side)
+    started = time.perf_counter()
+    dreamer = Dreamer(device=args.device, weights=_weights(args, params))
+    bar = None if args.quiet else _ProgressBar(sys.stderr)
+    try:
+        animation = dreamer.zoom(picture.rgb, params, settings, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    _save_animation(animation, output, fmt)
+    _summary(args, output, fmt, animation, params, dreamer, started)
+    return 0
+
+
+def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
+    output: Path = args.output
+    fmt = _animation_output(output)
+    if args.guide is not None:
+        raise _UsageError("--guide works on single pictures, not on every frame of an animation")
+    options = {"blend": args.blend, "sample": args.sample}
+    max_frames = args.max_frames or _MAX_FRAMES
+    settings = AnimationParams(
+        max_frames=max_frames,
+        max_pixels=max_frames * _MAX_FRAME_PIXELS // _MAX_FRAMES,
+        **{k: v for k, v in options.items() if v is not None},
+    )
+    try:
+        source = decode_animation(
+            _read(args.input),
+            max_side=params.max_side,
+            max_frames=settings.max_frames,
+            max_pixels=settings.max_pixels,
+            sample=settings.sample,
+        )
+    except BudgetExceeded as error:
+        raise _UsageError(f"{error} (raise --max-frames, or --sample every n-th frame)") from None
+    if source.note is not None and not args.quiet:
+        print(f"{PROG}: dreaming {source.note}", file=sys.stderr)
+    started = time.perf_counter()
+    dreamer = Dreamer(device=args.device, weights=_weights(args, params))
+    bar = None if args.quiet else _ProgressBar(sys.stderr)
+    try:
+        animation = dreamer.dream_frames(source, params, settings, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    _save_animation(animation, output, fmt)
+    _summary(args, output, fmt, animation, params, dreamer, started)
+    return 0
+
+
+def _weights(args: argparse.Namespace, params: DreamParams) -> dict[str, str | Path] | None:
+    return {params.model: args.weights} if args.weights else None
+
+
+def _save_animation(animation: Animation, path: Path, fmt: str) -> None:
+    if fmt == "GIF":
+        data = encode_gif(animation, colors=_GIF_COLOURS)
+    elif fmt == "WEBP":
+        data = encode_webp(animation, quality=_WEBP_QUALITY)
+    else:
+        data = encode_mp4(animation, crf=_MP4_CRF)
+    path.write_bytes(data)
+
+
+def _summary(
+    args: argparse.Namespace,
+    output: Path,
+    fmt: str,
+    animation: Animation,
+    params: DreamParams,
+    dreamer: Dreamer,
+    started: float,
+) -> None:
+    if args.quiet:
+        return
+    seconds = time.perf_counter() - started
+    width, height = animation.size
+    print(
+        f"{PROG}: wrote {output} ({len(animation.frames)} frames of {width}x{height} {fmt}, "
+        f"{params.model}, {dreamer.device}) in {seconds:.1f} s",
+        file=sys.stderr,
+    )
+
+
 def _list_layers(args: argparse.Namespace, out: TextIO) -> int:
     names = available_models()
     if args.model is not None and args.model not in names:
@@ -280,9 +489,11 @@ class _ProgressBar:
         filled = round(self.WIDTH * progress.fraction)
         bar = "#" * filled + "-" * (self.WIDTH - filled)
         seconds = time.perf_counter() - self._started
+        where = f"octave {progress.octave}/{progress.octaves}"
+        if isinstance(progress, FrameProgress):
+            where = f"frame {progress.frame}/{progress.frames}"
         self._stream.write(
-            f"\r[{bar}] {progress.done}/{progress.total} steps, "
-            f"octave {progress.octave}/{progress.octaves}, {seconds:.1f} s"
+            f"\r[{bar}] {progress.done}/{progress.total} steps, {where}, {seconds:.1f} s"
         )
         self._stream.flush()
         self._drawn = True

@@ -19,12 +19,19 @@ from typing import Any
 from PIL import Image, ImageSequence
 
 from engine.errors import BudgetExceeded, PictureTooLarge, TruncatedPicture, UnsupportedFormat
-from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode
+from engine.pictures import (
+    ACCEPTED_FORMATS,
+    DEFAULT_MAX_PIXELS,
+    Encoded,
+    check_dimensions,
+    decode,
+)
 
 __all__ = [
     "ANIMATION_FORMATS",
     "DEFAULT_FRAME_MS",
     "Animation",
+    "AnimationInfo",
     "FramePlan",
     "decode_animation",
     "encode_animation",
@@ -32,6 +39,7 @@ __all__ = [
     "encode_mp4",
     "encode_webp",
     "plan_frames",
+    "probe_animation",
     "video_available",
 ]
 
@@ -108,6 +116,38 @@ class Animation:
             sum(self.durations[i : i + step]) for i in range(0, len(self.frames), step)
         )
         return Animation(frames, durations, self.loop, self.note)
+
+
+@dataclass(frozen=True)
+class AnimationInfo:
+    """What a picture file's header says: format, size and frame count."""
+
+    format: str  # one of ACCEPTED_FORMATS
+    size: tuple[int, int]  # width, height as stored
+    frames: int
+
+
+def probe_animation(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> AnimationInfo:
+    """Format, size and frame count from the header alone (a GIF's blocks are walked, not
+    decoded); bytes that are no usable picture raise the error `decode` gives them."""
+    try:
+        with _quiet_pillow(), Image.open(io.BytesIO(data)) as im:
+            fmt, size = im.format or "", im.size
+            frames = 1 if fmt in ("JPEG", "MPO") else int(getattr(im, "n_frames", 1))
+    except (Image.DecompressionBombError, *_DECODE_ERRORS):
+        fmt = ""
+    if fmt not in ACCEPTED_FORMATS:
+        # not ours, damaged or a bomb: decode says which, in the engine's words
+        picture = decode(data, max_pixels=max_pixels)
+        return AnimationInfo(picture.source_format, picture.rgb.size, picture.frames)
+    check_dimensions(
+        width=size[0],
+        height=size[1],
+        size_bytes=len(data),
+        max_pixels=max_pixels,
+        max_bytes=len(data),
+    )
+    return AnimationInfo(fmt, size, frames)
 
 
 @dataclass(frozen=True)
@@ -250,10 +290,10 @@ def _quiet_pillow() -> Iterator[None]:
 
 
 def encode_gif(animation: Animation, *, colors: int = 256) -> bytes:
-    """An animated GIF with one palette for all frames, chosen from the frames themselves.
+    """An animated GIF with one global palette for all frames, chosen from the frames themselves.
 
-    One shared palette does not shimmer between frames and lets Pillow store only the part of
-    each frame that changed.
+    One shared palette does not shimmer between frames, needs no colour table per frame, and
+    lets Pillow store only the part of each frame that changed.
     """
     palette = _shared_palette(animation.frames, colors)
     frames = [
@@ -269,7 +309,7 @@ def encode_gif(animation: Animation, *, colors: int = 256) -> bytes:
         save_all=True,
         append_images=frames[1:],
         duration=list(animation.durations),
-        optimize=True,
+        palette=palette.getpalette(),  # as the global table; without it each frame gets its own
         disposal=1,
         **options,
     )

@@ -1,5 +1,5 @@
-"""`/dream` and the "Dream this image" message command: check, defer, queue, show progress,
-answer with the picture. Discord only; the dreaming happens in the job backend."""
+"""`/dream` and the "Dream this image" message command: check the picture and the options,
+then hand the dream to `bot.dreams` (bot.cogs.results), which queues it and answers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.animation import planner
+from bot.cogs.results import asked_options
 from bot.errors import AttachmentRejected, OptionRejected
-from bot.jobs import Job, JobRequest, JobResult, JobState
-from bot.progress import Throttle, status_text
 from bot.reply import Reply
 from engine import (
     ACCEPTED_CONTENT_TYPES,
@@ -20,7 +20,6 @@ from engine import (
     DreamParams,
     check_content_type,
     check_dimensions,
-    default_preset,
     presets,
 )
 
@@ -48,8 +47,14 @@ def check_attachment(attachment: discord.Attachment) -> None:
     check_dimensions(width=attachment.width, height=attachment.height, size_bytes=attachment.size)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+async def download(attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes; `AttachmentRejected` if Discord does not give them."""
+    try:
+        return await attachment.read()
+    except discord.HTTPException as error:
+        raise AttachmentRejected(
+            "I couldn't download that picture from Discord. Please upload it again."
+        ) from error
 
 
 def _clip(text: str, limit: int = 100) -> str:
@@ -154,39 +159,24 @@ class Dream(commands.Cog):
         self.bot.track_current_task()
         reply = Reply(interaction)
         interaction.extras["reply"] = reply
-        user = interaction.user.id
 
         # refusals before deferring stay ephemeral
         check_attachment(attachment)
+        dreams = self.bot.dreams
+        rules = await dreams.rules(interaction)  # this server's /dream-settings
         params = self._params(
-            model, layer, strength=strength, steps=steps, octaves=octaves, seed=seed
+            model or rules.model, layer, strength=strength, steps=steps, octaves=octaves, seed=seed
         )
-        self.bot.cooldowns.check(user)
-        # the place in the queue is held from here, so the limits hold while pictures download
-        async with self.bot.jobs.reserve(user) as slot:
-            self.bot.cooldowns.start(user)
-            await interaction.response.defer(thinking=True)
-            try:
-                data = await attachment.read()
-            except discord.HTTPException as error:
-                raise AttachmentRejected(
-                    "I couldn't download that picture from Discord. Please upload it again."
-                ) from error
-            request = JobRequest(
-                user_id=user, picture=data, params=params, max_bytes=interaction.filesize_limit
-            )
-            job = await slot.submit(request)
-        try:
-            result = await self._follow(job, reply)
-        finally:
-            job.cancel()  # only does something if we were interrupted
-        layer_name = params.layers[0] if params.layers else default_preset(params.model).name
-        summary = (
-            f"🌀 {params.model} · {layer_name} · {_count(params.steps, 'step')}"
-            f" × {_count(params.octaves, 'octave')} · strength {params.strength:g}"
-            f" · seed {params.seed} · {result.seconds:.1f} s"
+        params = rules.fit(rules.with_default_layer(params), asked=asked_options(interaction))
+        await dreams.run(
+            interaction,
+            reply,
+            rules=rules,
+            params=params,
+            picture=lambda: download(attachment),
+            # an animated picture: every frame is dreamed (bot/animation.py)
+            prepare=planner(self.bot, interaction.guild_id, params),
         )
-        await reply.finish(summary, picture=(result.picture.data, result.picture.filename))
 
     def _params(
         self,
@@ -214,24 +204,6 @@ class Dream(commands.Cog):
             seed=random.randint(0, SEED_MAX) if seed is None else seed,
             max_side=self.settings.dream_max_side,
         )
-
-    async def _follow(self, job: Job, reply: Reply) -> JobResult:
-        """Keep the deferred reply showing the queue position, then the progress (throttled)."""
-        throttle = Throttle()
-        shown: str | None = None
-        async for status in job.watch():
-            if status.finished:
-                break
-            text = status_text(status)
-            if text == shown:
-                continue
-            # a new position or the start always shows; step-by-step progress at most every 2 s
-            steady = status.state is JobState.RUNNING and status.progress is not None
-            if not throttle.ready(force=not steady):
-                continue
-            await reply.update(text)
-            shown = text
-        return await job.result()
 
 
 async def setup(bot: DreamBot) -> None:

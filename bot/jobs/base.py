@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from engine import DreamParams, Encoded, Progress
@@ -51,6 +51,11 @@ class JobRequest:
     max_bytes: int | None = None
     # where to answer if this bot process is gone by the time the dream is done (Celery backend)
     origin: Origin | None = None
+    # what to make: "dream" (one picture), "animated" (every frame of an animation) or "zoom"
+    kind: str = "dream"
+    # the animated or zoom dream's settings (engine AnimationParams / ZoomParams fields), as
+    # JSON values; None for a plain dream
+    animation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

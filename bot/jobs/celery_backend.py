@@ -103,6 +103,7 @@ class CeleryBackend:
         models: Sequence[str] = (),
         keys: Keys | None = None,
         visibility_timeout: float = 900,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.redis_url = redis_url
         self.queue_limit = queue_limit
@@ -112,6 +113,7 @@ class CeleryBackend:
         self.instance = uuid.uuid4().hex[:12]
         self.on_resumed: Callable[[Job], Awaitable[None]] | None = None
         self._visibility_timeout = visibility_timeout
+        self.heartbeat_s = heartbeat_s
         self._redis: aioredis.Redis | None = None
         self._app: Celery | None = None
         self._watched: dict[str, Job] = {}
@@ -157,8 +159,9 @@ class CeleryBackend:
         self._app = make_celery(self.redis_url, visibility_timeout=self._visibility_timeout)
         await self._beat()
         self._listener = asyncio.create_task(self._listen(), name="dream-events")
+        # jobs a stopped bot left are taken over at the first heartbeat, once the bot has
+        # loaded what answers them (on_resumed)
         self._monitor = asyncio.create_task(self._watch_loop(), name="dream-watcher")
-        await self._adopt_orphans()
         log.info("Celery backend %s connected to %s", self.instance, safe_url(self.redis_url))
 
     async def describe(self) -> str:
@@ -215,11 +218,15 @@ class CeleryBackend:
         ):
             await asyncio.sleep(0.1)
         self._closed = True
-        for task in (self._monitor, self._listener):
-            if task is not None:
+        self._wake.set()
+        # redis-py may swallow a cancellation mid-command: the watcher stops by itself instead
+        tasks = {task for task in (self._monitor, self._listener) if task is not None}
+        if self._listener is not None:
+            self._listener.cancel()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
         left = [job for job in self._watched.values() if not job.done()]
         for job in left:
             job.set_error(ShuttingDown(_CARRIES_ON))
@@ -247,7 +254,7 @@ class CeleryBackend:
         job = Job(request, on_cancel=self._cancel)
         fields = request_fields(request) | {"watcher": self.instance}
         model = request.params.model
-        await self._submit_script(
+        position = await self._submit_script(
             keys=[
                 self.keys.slots,
                 self.keys.user(request.user_id),
@@ -259,6 +266,7 @@ class CeleryBackend:
             ],
             args=[member, job.id, JOB_TTL_S, request.picture, *_flat(fields)],
         )
+        job.set_status(JobStatus(JobState.QUEUED, position=int(position)))
         self._watched[job.id] = job
         try:
             await asyncio.to_thread(self._publish, job.id, model)
@@ -292,12 +300,12 @@ class CeleryBackend:
 
     async def _beat(self) -> None:
         assert self._redis is not None
-        await self._redis.set(self.keys.bot(self.instance), "1", ex=int(3 * HEARTBEAT_S))
+        await self._redis.set(self.keys.bot(self.instance), "1", px=int(3000 * self.heartbeat_s))
 
     async def _listen(self) -> None:
         """Wake the watcher whenever a worker says one of our jobs changed."""
         assert self._redis is not None
-        while True:
+        while not self._closed:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.keys.events)
@@ -311,14 +319,17 @@ class CeleryBackend:
 
     async def _watch_loop(self) -> None:
         last_beat = time.monotonic()
-        while True:
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+                async with asyncio.timeout(min(POLL_S, self.heartbeat_s)):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._closed:
+                return
             try:
                 if self._watched:
                     await self._refresh()
-                if time.monotonic() - last_beat >= HEARTBEAT_S:
+                if time.monotonic() - last_beat >= self.heartbeat_s:
                     last_beat = time.monotonic()
                     await self._beat()
                     await self._adopt_orphans()
@@ -367,29 +378,30 @@ class CeleryBackend:
         if not claimed:
             log.warning("%r was already answered by another bot process", job)
             return
-        if fields["state"] == "done":
-            data = await self._redis.get(self.keys.picture_out(job.id))
-            if data is None:
-                job.set_error(JobFailed(_LOST))
-            else:
-                picture = Encoded(data=data, format=fields["format"], filename=fields["filename"])
-                job.set_result(JobResult(picture=picture, seconds=float(fields["seconds"])))
-                log.info("Finished %r on %s", job, fields.get("worker", "?"))
-        else:
-            error = _error(fields)
-            log.info("%r failed: %s", job, error)
-            job.set_error(error)
+        # the result is taken, then nothing of the job is kept but its state, for a while
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.picture_out(job.id))
             pipe.delete(self.keys.picture_out(job.id), self.keys.picture_in(job.id))
             pipe.zrem(self.keys.pending, job.id)
             pipe.expire(self.keys.job(job.id), 600)
-            await pipe.execute()
+            data, *_ = await pipe.execute()
+        if fields["state"] != "done":
+            error = _error(fields)
+            log.info("%r failed: %s", job, error)
+            job.set_error(error)
+        elif data is None:
+            job.set_error(JobFailed(_LOST))
+        else:
+            picture = Encoded(data=data, format=fields["format"], filename=fields["filename"])
+            job.set_result(JobResult(picture=picture, seconds=float(fields["seconds"])))
+            log.info("Finished %r on %s", job, fields.get("worker", "?"))
 
     async def _adopt_orphans(self) -> None:
         """Watch the unanswered jobs no live bot process watches (left by a stopped one)."""
         assert self._redis is not None
         if self._closing:
             return
+        taken: list[Job] = []
         for raw in await self._redis.zrange(self.keys.pending, 0, -1):
             job_id = raw.decode()
             if job_id in self._watched:
@@ -403,7 +415,7 @@ class CeleryBackend:
             }
             try:
                 request = request_from_fields(fields, picture=b"")
-            except (KeyError, ValueError, TypeError) as error:
+            except (KeyError, ValueError, TypeError, engine_errors.DreamError) as error:
                 log.warning("Dropping job %s: its request cannot be read (%s)", job_id, error)
                 await self._redis.zrem(self.keys.pending, job_id)
                 continue
@@ -416,9 +428,13 @@ class CeleryBackend:
                 await asyncio.to_thread(self._publish, job_id, request.params.model)
                 await self._redis.hset(self.keys.job(job_id), "published", "1")
             log.info("Took over %r (%s)", job, fields.get("state"))
+            taken.append(job)
+        if not taken:
+            return
+        await self._refresh()  # each handed over with its place in the queue or its progress
+        for job in taken:
             if self.on_resumed is not None:
                 self._spawn(self.on_resumed(job))
-        self._wake.set()
 
     async def _log_workers(self) -> None:
         assert self._redis is not None

@@ -136,6 +136,7 @@ return 1
 
 # KEYS: slots, user set, waiting, waiting for the model, pending, job, picture in.
 # ARGV: slot member, job id, job ttl, picture, then the job's field/value pairs.
+# -> the job's place in its model's queue (1 = next).
 SUBMIT = (
     _NOW
     + """
@@ -144,7 +145,7 @@ for i = 2, 5 do redis.call('ZADD', KEYS[i], now, ARGV[2]) end
 redis.call('HSET', KEYS[6], 'created', tostring(now), 'state', 'queued', unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[6], ARGV[3])
 redis.call('SET', KEYS[7], ARGV[4], 'EX', ARGV[3])
-return 1
+return redis.call('ZRANK', KEYS[4], ARGV[2]) + 1
 """
 )
 
@@ -268,6 +269,8 @@ def request_fields(request: JobRequest) -> dict[str, str]:
         "params": json.dumps(dataclasses.asdict(request.params)),
         "max_bytes": "" if request.max_bytes is None else str(request.max_bytes),
         "origin": "" if request.origin is None else json.dumps(dataclasses.asdict(request.origin)),
+        "kind": request.kind,
+        "animation": "" if request.animation is None else json.dumps(request.animation),
     }
 
 
@@ -281,4 +284,6 @@ def request_from_fields(fields: dict[str, str], picture: bytes) -> JobRequest:
         params=DreamParams(**params),
         max_bytes=int(fields["max_bytes"]) if fields.get("max_bytes") else None,
         origin=Origin(**origin) if origin is not None else None,
+        kind=fields.get("kind") or "dream",
+        animation=json.loads(fields["animation"]) if fields.get("animation") else None,
     )

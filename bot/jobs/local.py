@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
+from bot.animation import run_moving
 from bot.errors import JobCancelled, QueueFull, ShuttingDown, UserQueueFull
 from bot.jobs.base import Job, JobRequest, JobResult, JobState, JobStatus
 from bot.jobs.fair import FairQueue
@@ -82,6 +83,8 @@ class EngineRunner:
         progress: Callable[[Progress], None],
         cancel: threading.Event,
     ) -> Encoded:
+        if request.kind != "dream":  # an animation or a zoom (bot/animation.py)
+            return run_moving(self.dreamer, request, progress=progress, cancel=cancel)
         return self.dreamer.dream_bytes(
             request.picture,
             request.params,

@@ -293,10 +293,19 @@ class Store:
         if row is None or row[0] is None:
             return None
         try:
-            return (self.pictures / row[0]).read_bytes()
+            return (self.pictures / str(row[0])).read_bytes()
         except FileNotFoundError:
             log.warning("Picture %s of dream %s is missing", row[0], dream_id)
             return None
+
+    async def by_token(self, token: str) -> DreamRecord | None:
+        """The unfinished dream answered through this interaction token, if any."""
+        records = await self._run(
+            self._records,
+            "SELECT * FROM jobs WHERE interaction_token = ? AND status IN (?, ?) LIMIT 1",
+            (token, *_UNFINISHED),
+        )
+        return records[0] if records else None
 
     async def unfinished(self) -> list[DreamRecord]:
         """Dreams queued or running when the bot stopped, oldest first."""

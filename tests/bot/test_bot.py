@@ -70,7 +70,15 @@ async def test_setup_hook_loads_the_cogs_and_syncs_only_on_change(tmp_path: Path
     bot, backend = make_bot(tmp_path, synced)
     await bot.setup_hook()
     names = {command.name for command in bot.tree.get_commands()}
-    assert names == {"dream", "layers", "Dream this image"}
+    assert names == {
+        "dream",
+        "layers",
+        "Dream this image",
+        "dream-settings",
+        "dream-queue",
+        "dream-history",
+        "dream-zoom",
+    }
     assert backend.calls == ["start"] and synced == [None]
     await bot.close()
 

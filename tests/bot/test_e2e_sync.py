@@ -23,7 +23,15 @@ async def test_sync_payload_names_dream_layers_and_the_context_menu(
         assert len(puts) == 1 and puts[0].status == 200
         assert puts[0].route == f"/applications/{fake.application_id}/commands"
         commands = {(c["name"], c.get("type", 1)): c for c in puts[0].json}
-        assert set(commands) == {("dream", 1), ("layers", 1), ("Dream this image", 3)}
+        assert set(commands) == {
+            ("dream", 1),
+            ("layers", 1),
+            ("Dream this image", 3),
+            ("dream-settings", 1),
+            ("dream-queue", 1),
+            ("dream-history", 1),
+            ("dream-zoom", 1),
+        }
         dream = commands["dream", 1]
         assert dream["description"]
         options = {o["name"]: o for o in dream["options"]}

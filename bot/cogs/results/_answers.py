@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -92,8 +92,7 @@ def info_text(record: DreamRecord) -> str:
     p = record.params
     layers = ", ".join(p.layers) if p.layers else f"{layer_name(p)} (the default)"
     lines = [
-        f"**Dream by <@{record.user_id}>** · <t:{int(record.created_at)}:R>"
-        f"{_ORIGINS[record.kind]}",
+        f"**Dream by <@{record.user_id}>** · <t:{int(record.created_at)}:R>{_ORIGINS[record.kind]}",
         f"Model: {p.model} · layer: {layers}",
         f"{count(p.steps, 'step')} × {count(p.octaves, 'octave')} · strength {p.strength:g}"
         f" · seed {p.seed} · at most {p.max_side} px",
@@ -128,6 +127,10 @@ def token_left(record: DreamRecord, *, now: datetime | None = None) -> timedelta
         return -TOKEN_LIFETIME
     asked = discord.utils.snowflake_time(record.interaction_id)
     return TOKEN_LIFETIME - ((now or datetime.now(UTC)) - asked)
+
+
+# the interaction's first response, in the webhook routes where a message id goes
+_ORIGINAL = cast(int, "@original")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +178,7 @@ class StoredInteraction:
         return self._webhook
 
     async def edit_original_response(self, **fields: Any) -> discord.Message:
-        # "@original" is the interaction's first response in the webhook routes
-        return await self._hook().edit_message("@original", **fields)  # type: ignore[arg-type]
+        return await self._hook().edit_message(_ORIGINAL, **fields)
 
     async def delete_original_response(self) -> None:
-        await self._hook().delete_message("@original")  # type: ignore[arg-type]
-
+        await self._hook().delete_message(_ORIGINAL)

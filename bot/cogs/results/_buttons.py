@@ -12,7 +12,14 @@ from bot.cogs.results._clicks import another_layer, deeper, delete, info
 from bot.storage import DreamRecord
 from engine import default_preset, presets
 
-__all__ = ["DYNAMIC_ITEMS", "DeeperButton", "DeleteButton", "InfoButton", "LayerSelect", "result_view"]
+__all__ = [
+    "DYNAMIC_ITEMS",
+    "DeeperButton",
+    "DeleteButton",
+    "InfoButton",
+    "LayerSelect",
+    "result_view",
+]
 
 _ID = r"(?P<id>[0-9a-f]{32})"
 

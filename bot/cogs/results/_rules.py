@@ -4,9 +4,9 @@ and the checks `/dream` and the result buttons make with them."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -37,7 +37,7 @@ class AlreadyDreaming(BotError):
 
 def asked_options(interaction: discord.Interaction) -> frozenset[str]:
     """The options the member typed for a slash command (not those left to their defaults)."""
-    data = interaction.data or {}
+    data = cast("Mapping[str, Any]", interaction.data or {})
     options = data.get("options") or []
     return frozenset(o["name"] for o in options if isinstance(o, dict) and "name" in o)
 
@@ -95,6 +95,11 @@ class Rules:
         if self.layer is None:
             return None
         return self.layer if any(p.name == self.layer for p in presets(model)) else None
+
+    def with_default_layer(self, params: DreamParams) -> DreamParams:
+        """``params`` with the server's default layer if none was chosen and the model has it."""
+        layer = None if params.layers else self.layer_for(params.model)
+        return dataclasses.replace(params, layers=(layer,)) if layer else params
 
     def fit(self, params: DreamParams, *, asked: Collection[str] = ()) -> DreamParams:
         """``params`` within the server's caps. A value the member asked for above a cap is

@@ -1,0 +1,213 @@
+"""`/dream-zoom`: an infinite zoom into a member's picture. Checks the options and the estimated
+time, queues the zoom, shows the frames done, answers with the animation that fits the upload
+limit (GIF, WebP or MP4). Discord only; the zoom itself runs in the job backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.animation import ZOOM, animations_allowed, check_time
+from bot.cogs.dream import check_attachment, download
+from bot.errors import OptionRejected
+from bot.jobs import Job, JobRequest, JobResult, JobState
+from bot.progress import Throttle, status_text
+from bot.reply import Reply
+from engine import (
+    MODEL_DESCRIPTIONS,
+    DreamParams,
+    ZoomParams,
+    default_preset,
+    estimate_zoom,
+    presets,
+)
+
+if TYPE_CHECKING:
+    from bot.bot import DreamBot
+    from bot.cogs.results import Rules
+
+__all__ = ["Zoom", "setup"]
+
+SEED_MAX = 2**31 - 1
+# steps dreamed on each frame: enough to grow the dream, few enough to keep a zoom affordable
+STEPS_PER_FRAME = ZoomParams().steps
+FPS = ZoomParams().fps
+
+
+def _clip(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Zoom(commands.Cog):
+    """Zooms into members' pictures, dreaming as it goes."""
+
+    def __init__(self, bot: DreamBot) -> None:
+        self.bot = bot
+        self.settings = bot.settings
+
+    @app_commands.command(name="dream-zoom")
+    @app_commands.describe(
+        image="the picture to zoom into (PNG, JPEG, WebP or GIF; an animation's first frame)",
+        frames="frames in the animation: each one zooms further in",
+        zoom="how much each frame zooms in, in percent",
+        rotate="degrees each frame turns (anticlockwise; below 0 clockwise)",
+        layer="what the network looks for: shallow layers paint strokes, deep ones animals",
+        model="the network that dreams",
+        seed="the same seed dreams the same zoom again",
+    )
+    async def dream_zoom(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        frames: app_commands.Range[int, 2, 500] | None = None,
+        zoom: app_commands.Range[float, 1.0, 25.0] = 5.0,
+        layer: str | None = None,
+        model: str | None = None,
+        rotate: app_commands.Range[float, -20.0, 20.0] = 0.0,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+    ) -> None:
+        """Zoom into a picture forever: every frame is dreamed a little further."""
+        self.bot.track_current_task()
+        reply = Reply(interaction)
+        interaction.extras["reply"] = reply
+        user = interaction.user.id
+
+        # refusals before deferring stay ephemeral
+        check_attachment(image)
+        if not await animations_allowed(self.bot, interaction.guild_id):
+            raise OptionRejected("Animations are turned off here, so I can't zoom.")
+        rules = await self._rules(interaction)
+        params = self._params(model or (rules.model if rules else None), layer, seed=seed)
+        if rules is not None:
+            params = rules.fit(rules.with_default_layer(params))
+        settings = self._zoom(params, frames=frames, zoom=zoom, rotate=rotate)
+        size = (image.width or 1, image.height or 1)
+        check_time(estimate_zoom(size, params, settings), params, self.settings, what="This zoom")
+        self.bot.cooldowns.check(user)
+        # the place in the queue is held from here, so the limits hold while pictures download
+        async with self.bot.jobs.reserve(user) as slot:
+            self.bot.cooldowns.start(user)
+            await interaction.response.defer(thinking=True)
+            data = await download(image)
+            request = JobRequest(
+                user_id=user,
+                picture=data,
+                params=params,
+                max_bytes=interaction.filesize_limit,
+                kind=ZOOM,
+                animation=dataclasses.asdict(settings),
+            )
+            job = await slot.submit(request)
+        try:
+            result = await self._follow(job, reply)
+        finally:
+            job.cancel()  # only does something if we were interrupted
+        await reply.finish(
+            self._summary(params, settings, result.seconds),
+            picture=(result.picture.data, result.picture.filename),
+        )
+
+    @dream_zoom.autocomplete("model")
+    async def _model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        current = current.lower()
+        return [
+            app_commands.Choice(
+                name=_clip(f"{name} — {MODEL_DESCRIPTIONS.get(name, '')}"), value=name
+            )
+            for name in self.settings.dream_models
+            if current in name.lower()
+        ][:25]
+
+    @dream_zoom.autocomplete("layer")
+    async def _layer_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        model = getattr(interaction.namespace, "model", None)
+        if model not in self.settings.dream_models:
+            model = self.settings.default_model
+        current = current.lower()
+        return [
+            app_commands.Choice(name=_clip(f"{p.name} — {p.description}"), value=p.name)
+            for p in presets(model)
+            if current in p.name.lower() or current in p.description.lower()
+        ][:25]
+
+    async def _rules(self, interaction: discord.Interaction) -> Rules | None:
+        """This server's /dream-settings (channels, caps), when the bot keeps server settings."""
+        dreams = getattr(self.bot, "dreams", None)
+        return None if dreams is None else await dreams.rules(interaction)
+
+    def _params(self, model: str | None, layer: str | None, *, seed: int | None) -> DreamParams:
+        model = model or self.settings.default_model
+        if model not in self.settings.dream_models:
+            raise OptionRejected(
+                f"I don't dream with {model!r} here; choose one of "
+                f"{', '.join(self.settings.dream_models)}."
+            )
+        return DreamParams(
+            model=model,
+            layers=(layer.strip(),) if layer and layer.strip() else (),
+            octaves=1,
+            steps=STEPS_PER_FRAME,
+            # a drawn seed is shown with the result, so a zoom can be made again
+            seed=random.randint(0, SEED_MAX) if seed is None else seed,
+            max_side=min(self.settings.dream_max_side, self.settings.dream_animation_max_side),
+        )
+
+    def _zoom(
+        self,
+        params: DreamParams,
+        *,
+        frames: int | None,
+        zoom: float,
+        rotate: float,
+    ) -> ZoomParams:
+        limit = self.settings.dream_max_frames
+        if frames is not None and frames > limit:
+            raise OptionRejected(f"I make at most {limit} frames here; ask for fewer.")
+        return ZoomParams(
+            frames=frames or min(limit, ZoomParams().frames),
+            zoom=zoom / 100,
+            rotate=rotate,
+            # a server's step cap applies to each frame's steps too
+            steps=min(STEPS_PER_FRAME, params.steps),
+            fps=FPS,
+        )
+
+    @staticmethod
+    def _summary(params: DreamParams, settings: ZoomParams, seconds: float) -> str:
+        layer = params.layers[0] if params.layers else default_preset(params.model).name
+        turn = f" · {settings.rotate:g}° a frame" if settings.rotate else ""
+        return (
+            f"🌀 zoom · {params.model} · {layer} · {settings.frames} frames × "
+            f"{settings.zoom * 100:g}%{turn} · {settings.steps} steps each · seed {params.seed}"
+            f" · {seconds:.1f} s"
+        )
+
+    async def _follow(self, job: Job, reply: Reply) -> JobResult:
+        """Keep the deferred reply showing the queue position, then the frames done (throttled)."""
+        throttle = Throttle()
+        shown: str | None = None
+        async for status in job.watch():
+            if status.finished:
+                break
+            text = status_text(status)
+            if text == shown:
+                continue
+            steady = status.state is JobState.RUNNING and status.progress is not None
+            if not throttle.ready(force=not steady):
+                continue
+            await reply.update(text)
+            shown = text
+        return await job.result()
+
+
+async def setup(bot: DreamBot) -> None:
+    await bot.add_cog(Zoom(bot))
