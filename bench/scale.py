@@ -207,9 +207,8 @@ async def main(args: argparse.Namespace) -> None:
         f"settings: {args.side} px, {args.steps} steps x {args.octaves} octave(s), {MODEL}, "
         f"{args.jobs} jobs, {args.threads} torch thread(s) per worker, {os.cpu_count()} CPUs"
     )
-    print(
-        f"recovery tuning: visibility timeout {args.visibility:g} s, restore every {args.restore:g} s"
-    )
+    tuning = f"visibility timeout {args.visibility:g} s, restore every {args.restore:g} s"
+    print(f"recovery tuning: {tuning}")
     for count in args.workers:
         client = redis.Redis.from_url(url)
         client.flushdb()
