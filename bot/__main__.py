@@ -10,11 +10,13 @@ import sys
 
 import aiohttp
 import discord
+from discord.ext import commands
 from pydantic import ValidationError
 
 from bot.bot import DreamBot
 from bot.logs import setup_logging
 from bot.settings import Settings
+from bot.storage import StorageError
 
 __all__ = ["main"]
 
@@ -23,6 +25,7 @@ log = logging.getLogger("bot")
 EXIT_CONFIG = 2
 EXIT_LOGIN = 3
 EXIT_NETWORK = 4
+EXIT_DATA = 5
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
@@ -69,6 +72,17 @@ async def _run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_LOGIN
+    except (commands.ExtensionFailed, StorageError) as error:
+        # the store opens as its cog loads: discord.py wraps what it raised
+        problem = error.original if isinstance(error, commands.ExtensionFailed) else error
+        if not isinstance(problem, StorageError):
+            raise
+        print(
+            f"Cannot use the data in {settings.dream_data_dir}: {problem}. Start the version of "
+            "the bot that wrote it, or set DREAM_DATA_DIR to another folder.",
+            file=sys.stderr,
+        )
+        return EXIT_DATA
     except (aiohttp.ClientError, OSError, discord.GatewayNotFound) as error:
         print(
             f"Could not reach Discord ({error}); check the network and try again.", file=sys.stderr

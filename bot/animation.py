@@ -1,14 +1,18 @@
-"""Moving dreams in the bot: what to make of a downloaded picture (a still dream, or every frame
-of an animation), the animation budgets and time limit, and running such jobs in the worker."""
+"""Moving dreams in the bot: what to make of a downloaded picture (a still dream, every frame of
+an animation, or a zoom), the animation budgets and time limit, a zoom's last frame (where it goes
+on), and running such jobs in the worker."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 from engine import (
     AnimationParams,
@@ -16,7 +20,9 @@ from engine import (
     Cost,
     DreamParams,
     ZoomParams,
+    encode,
     estimate_animation,
+    estimate_zoom,
     plan_frames,
     probe_animation,
     resolve_device,
@@ -32,14 +38,17 @@ __all__ = [
     "ANIMATED",
     "DREAM",
     "FIRST_FRAME_ONLY",
+    "NO_ZOOMS",
     "ZOOM",
     "JobPlan",
     "animation_params",
     "animations_allowed",
     "check_time",
+    "last_frame",
     "plan_picture",
     "planner",
     "run_moving",
+    "zoomer",
 ]
 
 # JobRequest.kind values
@@ -48,6 +57,7 @@ ANIMATED = "animated"
 ZOOM = "zoom"
 
 FIRST_FRAME_ONLY = "animations are off here, so I dreamed the first frame only"
+NO_ZOOMS = "Animations are turned off here, so I can't zoom."
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +134,14 @@ async def plan_picture(
 
 
 async def animations_allowed(bot: DreamBot, guild_id: int | None) -> bool:
-    """``DREAM_ANIMATIONS``, narrowed by the server's own ``allow_animations`` setting if the
-    server settings have one."""
+    """``DREAM_ANIMATIONS``, narrowed by the server's ``allow_animations`` (/dream-settings)."""
     if not bot.settings.dream_animations:
         return False
-    dreams = getattr(bot, "dreams", None)
+    dreams = getattr(bot, "dreams", None)  # None until the results cog has opened the store
     if dreams is None or guild_id is None:
         return True
     server = await dreams.server_settings(guild_id)
-    return getattr(server, "allow_animations", None) is not False
+    return server.allow_animations is not False
 
 
 def planner(
@@ -145,6 +154,29 @@ def planner(
         return await plan_picture(data, params, bot.settings, allowed=allowed)
 
     return plan
+
+
+def zoomer(
+    settings: Settings, params: DreamParams, zoom: ZoomParams
+) -> Callable[[bytes], Awaitable[JobPlan]]:
+    """What a zoom makes of the picture it downloaded: the zoom, if it fits the time limit at
+    the picture's real size (the attachment's metadata was checked before the download)."""
+
+    async def plan(data: bytes) -> JobPlan:
+        info = await asyncio.to_thread(probe_animation, data)
+        check_time(estimate_zoom(info.size, params, zoom), params, settings, what="This zoom")
+        return JobPlan(kind=ZOOM, animation=dataclasses.asdict(zoom))
+
+    return plan
+
+
+def last_frame(data: bytes) -> bytes:
+    """The last frame of an animated GIF or WebP (a still picture: itself) as PNG: where a zoom
+    goes on from. MP4 cannot be read here (`PIL.UnidentifiedImageError`)."""
+    with Image.open(io.BytesIO(data)) as animation:
+        animation.seek(getattr(animation, "n_frames", 1) - 1)
+        frame = animation.convert("RGB")
+    return encode(frame, stem="frame").data
 
 
 def run_moving(

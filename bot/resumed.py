@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import discord
+from discord.utils import MISSING
 
 from bot.cogs.errors import SOMETHING_WENT_WRONG
 from bot.errors import BotError, ShuttingDown
 from bot.jobs import Job, JobState, Origin
 from bot.progress import Throttle, status_text
 from bot.reply import Reply
-from engine import DreamError, default_preset
+from bot.summary import summary as result_line
+from engine import DreamError
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
@@ -36,19 +39,10 @@ def origin_of(interaction: discord.Interaction) -> Origin:
     )
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def summary(job: Job, seconds: float) -> str:
-    """The final message's text, as `/dream` writes it."""
-    params = job.request.params
-    layer = params.layers[0] if params.layers else default_preset(params.model).name
-    return (
-        f"🌀 {params.model} · {layer} · {_count(params.steps, 'step')}"
-        f" × {_count(params.octaves, 'octave')} · strength {params.strength:g}"
-        f" · seed {params.seed} · {seconds:.1f} s"
-    )
+    """The final message's text, as `/dream` (or `/dream-zoom`) writes it."""
+    request = job.request
+    return result_line(request.params, seconds, kind=request.kind, animation=request.animation)
 
 
 class _Member:
@@ -81,8 +75,13 @@ class _DeferredInteraction:
             state=bot._connection,
         )
 
-    async def edit_original_response(self, **fields: Any) -> discord.WebhookMessage:
-        return await self.followup.edit_message("@original", **fields)  # type: ignore[arg-type]
+    async def edit_original_response(
+        self, *, content: str | None = None, attachments: Sequence[discord.File] = MISSING
+    ) -> None:
+        # the route takes "@original" where a message id goes
+        await self.followup.edit_message(  # type: ignore[call-overload]
+            "@original", content=content, attachments=attachments
+        )
 
     async def delete_original_response(self) -> None:
         await self.followup.delete_message("@original")  # type: ignore[arg-type]

@@ -31,8 +31,10 @@ from bot.jobs.celery_store import (
     RESULT_TTL_S,
     START,
     Keys,
+    decode_fields,
     encode_progress,
     request_from_fields,
+    text,
 )
 from engine.errors import DreamCancelled, DreamError
 
@@ -188,17 +190,8 @@ class Worker:
     # one job
 
     def run(self, task: Task, job_id: str) -> dict[str, Any]:
-        verdict = self._start(
-            args=[
-                self.keys.prefix,
-                job_id,
-                self.name,
-                MAX_ATTEMPTS,
-                JOB_TTL_S,
-                RESULT_TTL_S,
-                POISON_MESSAGE,
-            ]
-        ).decode()
+        limits: list[str | int] = [MAX_ATTEMPTS, JOB_TTL_S, RESULT_TTL_S, POISON_MESSAGE]
+        verdict = text(self._start(args=[self.keys.prefix, job_id, self.name, *limits]))
         if verdict != "run":
             log.info("Job %s not run: %s", job_id, verdict)
             return {"job": job_id, "outcome": verdict}
@@ -211,11 +204,9 @@ class Worker:
             self.beat()
 
     def _dream(self, task: Task, job_id: str) -> dict[str, Any]:
-        fields = {
-            k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.job(job_id)).items()
-        }
+        fields = decode_fields(self.redis.hgetall(self.keys.job(job_id)))
         picture = self.redis.get(self.keys.picture_in(job_id))
-        if picture is None or "params" not in fields:
+        if not isinstance(picture, bytes) or "params" not in fields:
             return self._fail(job_id, "JobFailed", "Your picture expired before I could dream it.")
         request = request_from_fields(fields, picture)
         attempt = int(fields.get("attempts", "1"))
@@ -411,8 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = WorkerSettings()
     except ValidationError as error:
         for problem in error.errors(include_url=False, include_input=False):
-            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
-            print(f"{name} is invalid: {problem['msg']}.", file=sys.stderr)
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            if problem["loc"]:
+                message = f"{str(problem['loc'][0]).upper()} is invalid: {message}"
+            print(f"{message}.", file=sys.stderr)
         return 2
     if args.check:
         return check(settings)

@@ -1,5 +1,6 @@
 """`/dream-settings`: how the bot dreams on one server (allowed channels, default model and
-layer, caps, per-member queue limit and cooldown), for members who may manage the server."""
+layer, caps, per-member queue limit and cooldown, animations), for members who may manage the
+server."""
 
 from __future__ import annotations
 
@@ -46,10 +47,20 @@ def settings_embed(guild: str, server: ServerSettings, rules: Rules) -> discord.
             f"{rules.user_limit}{_unless_set(server.user_queue_limit)}",
         ),
         ("Cooldown", f"{rules.cooldown_s:g} s{_unless_set(server.cooldown_s)}"),
+        ("Animations", _animations(server, rules)),
     ]
     for name, value in fields:
         embed.add_field(name=name, value=value[:1024], inline=name != "Channels")
     return embed
+
+
+def _animations(server: ServerSettings, rules: Rules) -> str:
+    if rules.animations:
+        on = "on: /dream dreams every frame, /dream-zoom zooms"
+        return on + _unless_set(server.allow_animations)
+    if server.allow_animations is False:
+        return "off: /dream dreams the first frame only, no /dream-zoom"
+    return "off for the whole bot (DREAM_ANIMATIONS)"
 
 
 class Admin(commands.Cog):
@@ -201,6 +212,23 @@ class Admin(commands.Cog):
             await self._answer(interaction, current)
             return
         await self._save(interaction, dataclasses.replace(current, **chosen))
+
+    @group.command(name="animations")
+    @app_commands.describe(
+        allowed="yes: /dream dreams every frame of a GIF and /dream-zoom works; "
+        "no: the first frame only, and no zooms"
+    )
+    async def animations(self, interaction: discord.Interaction, allowed: bool) -> None:
+        """Allow moving dreams (animated /dream, /dream-zoom) here, or stop allowing them."""
+        if allowed and not self.bot.settings.dream_animations:
+            raise OptionRejected(
+                "Animations are turned off for the whole bot (DREAM_ANIMATIONS), so I can't "
+                "allow them on this server."
+            )
+        current = await self._current(interaction)
+        # "yes" goes back to the bot's own setting, so turning them off bot-wide still holds
+        chosen = None if allowed else False
+        await self._save(interaction, dataclasses.replace(current, allow_animations=chosen))
 
     @group.command(name="reset")
     async def reset(self, interaction: discord.Interaction) -> None:

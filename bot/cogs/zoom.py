@@ -1,10 +1,10 @@
 """`/dream-zoom`: an infinite zoom into a member's picture. Checks the options and the estimated
-time, queues the zoom, shows the frames done, answers with the animation that fits the upload
-limit (GIF, WebP or MP4). Discord only; the zoom itself runs in the job backend."""
+time, then hands the zoom to `bot.dreams` (bot.cogs.results), which records and queues it, shows
+the frames done and answers with the animation that fits the upload limit (GIF, WebP or MP4) and
+the result controls. Discord only; the zoom itself runs in the job backend."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from typing import TYPE_CHECKING
 
@@ -12,24 +12,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.animation import ZOOM, animations_allowed, check_time
+from bot.animation import NO_ZOOMS, animations_allowed, check_time, zoomer
 from bot.cogs.dream import check_attachment, download
 from bot.errors import OptionRejected
-from bot.jobs import Job, JobRequest, JobResult, JobState
-from bot.progress import Throttle, status_text
 from bot.reply import Reply
-from engine import (
-    MODEL_DESCRIPTIONS,
-    DreamParams,
-    ZoomParams,
-    default_preset,
-    estimate_zoom,
-    presets,
-)
+from engine import MODEL_DESCRIPTIONS, DreamParams, ZoomParams, estimate_zoom, presets
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
-    from bot.cogs.results import Rules
 
 __all__ = ["Zoom", "setup"]
 
@@ -75,41 +65,25 @@ class Zoom(commands.Cog):
         self.bot.track_current_task()
         reply = Reply(interaction)
         interaction.extras["reply"] = reply
-        user = interaction.user.id
 
         # refusals before deferring stay ephemeral
         check_attachment(image)
         if not await animations_allowed(self.bot, interaction.guild_id):
-            raise OptionRejected("Animations are turned off here, so I can't zoom.")
-        rules = await self._rules(interaction)
-        params = self._params(model or (rules.model if rules else None), layer, seed=seed)
-        if rules is not None:
-            params = rules.fit(rules.with_default_layer(params))
+            raise OptionRejected(NO_ZOOMS)
+        dreams = self.bot.dreams
+        rules = await dreams.rules(interaction)  # this server's /dream-settings
+        params = self._params(model or rules.model, layer, seed=seed)
+        params = rules.fit(rules.with_default_layer(params))
         settings = self._zoom(params, frames=frames, zoom=zoom, rotate=rotate)
         size = (image.width or 1, image.height or 1)
         check_time(estimate_zoom(size, params, settings), params, self.settings, what="This zoom")
-        self.bot.cooldowns.check(user)
-        # the place in the queue is held from here, so the limits hold while pictures download
-        async with self.bot.jobs.reserve(user) as slot:
-            self.bot.cooldowns.start(user)
-            await interaction.response.defer(thinking=True)
-            data = await download(image)
-            request = JobRequest(
-                user_id=user,
-                picture=data,
-                params=params,
-                max_bytes=interaction.filesize_limit,
-                kind=ZOOM,
-                animation=dataclasses.asdict(settings),
-            )
-            job = await slot.submit(request)
-        try:
-            result = await self._follow(job, reply)
-        finally:
-            job.cancel()  # only does something if we were interrupted
-        await reply.finish(
-            self._summary(params, settings, result.seconds),
-            picture=(result.picture.data, result.picture.filename),
+        await dreams.run(
+            interaction,
+            reply,
+            rules=rules,
+            params=params,
+            picture=lambda: download(image),
+            prepare=zoomer(self.settings, params, settings),
         )
 
     @dream_zoom.autocomplete("model")
@@ -138,11 +112,6 @@ class Zoom(commands.Cog):
             for p in presets(model)
             if current in p.name.lower() or current in p.description.lower()
         ][:25]
-
-    async def _rules(self, interaction: discord.Interaction) -> Rules | None:
-        """This server's /dream-settings (channels, caps), when the bot keeps server settings."""
-        dreams = getattr(self.bot, "dreams", None)
-        return None if dreams is None else await dreams.rules(interaction)
 
     def _params(self, model: str | None, layer: str | None, *, seed: int | None) -> DreamParams:
         model = model or self.settings.default_model
@@ -180,33 +149,6 @@ class Zoom(commands.Cog):
             steps=min(STEPS_PER_FRAME, params.steps),
             fps=FPS,
         )
-
-    @staticmethod
-    def _summary(params: DreamParams, settings: ZoomParams, seconds: float) -> str:
-        layer = params.layers[0] if params.layers else default_preset(params.model).name
-        turn = f" · {settings.rotate:g}° a frame" if settings.rotate else ""
-        return (
-            f"🌀 zoom · {params.model} · {layer} · {settings.frames} frames × "
-            f"{settings.zoom * 100:g}%{turn} · {settings.steps} steps each · seed {params.seed}"
-            f" · {seconds:.1f} s"
-        )
-
-    async def _follow(self, job: Job, reply: Reply) -> JobResult:
-        """Keep the deferred reply showing the queue position, then the frames done (throttled)."""
-        throttle = Throttle()
-        shown: str | None = None
-        async for status in job.watch():
-            if status.finished:
-                break
-            text = status_text(status)
-            if text == shown:
-                continue
-            steady = status.state is JobState.RUNNING and status.progress is not None
-            if not throttle.ready(force=not steady):
-                continue
-            await reply.update(text)
-            shown = text
-        return await job.result()
 
 
 async def setup(bot: DreamBot) -> None:

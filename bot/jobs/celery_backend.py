@@ -28,9 +28,11 @@ from bot.jobs.celery_store import (
     SLOT_TTL_S,
     SUBMIT,
     Keys,
+    decode_fields,
     decode_progress,
     request_fields,
     request_from_fields,
+    text,
 )
 from engine import errors as engine_errors
 from engine.pictures import Encoded
@@ -83,7 +85,11 @@ class _Slot:
         if request.user_id != self.user_id:
             raise ValueError("the request is not from the member who reserved the slot")
         self.used = True
-        return await self._backend._submit(self.member, request)
+        try:
+            return await self._backend._submit(self.member, request)
+        except BaseException:
+            self.used = False  # the place is given back
+            raise
 
 
 class CeleryBackend:
@@ -201,7 +207,8 @@ class CeleryBackend:
             yield slot
         finally:
             if not slot.used:
-                await client.zrem(self.keys.slots, member)
+                with contextlib.suppress(RedisError):
+                    await client.zrem(self.keys.slots, member)
 
     async def submit(self, request: JobRequest) -> Job:
         async with self.reserve(request.user_id) as slot:
@@ -275,6 +282,7 @@ class CeleryBackend:
             await self._finish(
                 args=[self.keys.prefix, job.id, RESULT_TTL_S, "failed", "", "error", "JobFailed"]
             )
+            await self._client().zrem(self.keys.pending, job.id)
             raise
         await self._client().hset(self.keys.job(job.id), "published", "1")
         log.info("Queued %r on %s", job, queue_for(model))
@@ -403,16 +411,13 @@ class CeleryBackend:
             return
         taken: list[Job] = []
         for raw in await self._redis.zrange(self.keys.pending, 0, -1):
-            job_id = raw.decode()
+            job_id = text(raw)
             if job_id in self._watched:
                 continue
             adopted = await self._adopt(args=[self.keys.prefix, job_id, self.instance])
             if adopted != 1:
                 continue
-            fields = {
-                k.decode(): v.decode()
-                for k, v in (await self._redis.hgetall(self.keys.job(job_id))).items()
-            }
+            fields = decode_fields(await self._redis.hgetall(self.keys.job(job_id)))
             try:
                 request = request_from_fields(fields, picture=b"")
             except (KeyError, ValueError, TypeError, engine_errors.DreamError) as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from bot.jobs.base import JobRequest, Origin
@@ -23,10 +24,12 @@ __all__ = [
     "START",
     "SUBMIT",
     "Keys",
+    "decode_fields",
     "decode_progress",
     "encode_progress",
     "request_fields",
     "request_from_fields",
+    "text",
 ]
 
 # A job's keys live this long while it waits or runs; limits forget members' jobs older than this.
@@ -244,17 +247,30 @@ return 1
 )
 
 
+def text(value: object) -> str:
+    """A Redis reply as text (the clients here return bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def decode_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    """A hash from HGETALL as text."""
+    return {text(name): text(value) for name, value in raw.items()}
+
+
 def encode_progress(progress: Progress) -> str:
-    return f"{progress.octave}/{progress.octaves}/{progress.step}/{progress.steps}"
+    """A step's progress as JSON (an animation's `FrameProgress` keeps its frame fields)."""
+    return json.dumps(dataclasses.asdict(progress))
 
 
 def decode_progress(text: str | bytes | None) -> Progress | None:
     if not text:
         return None
-    if isinstance(text, bytes):
-        text = text.decode()
-    octave, octaves, step, steps = (int(part) for part in text.split("/"))
-    return Progress(octave=octave, octaves=octaves, step=step, steps=steps)
+    fields = json.loads(text)
+    if "frame" in fields:
+        from engine import FrameProgress
+
+        return FrameProgress(**fields)
+    return Progress(**fields)
 
 
 def _tuples(value: Any) -> Any:

@@ -6,6 +6,8 @@ from bot.storage._records import (
     DreamState,
     ServerSettings,
     StorageError,
+    animation_from_json,
+    animation_to_json,
     params_from_json,
     params_to_json,
 )
@@ -22,6 +24,8 @@ __all__ = [
     "ServerSettings",
     "StorageError",
     "Store",
+    "animation_from_json",
+    "animation_to_json",
     "params_from_json",
     "params_to_json",
 ]

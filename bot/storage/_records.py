@@ -18,6 +18,8 @@ __all__ = [
     "DreamState",
     "ServerSettings",
     "StorageError",
+    "animation_from_json",
+    "animation_to_json",
     "params_from_json",
     "params_to_json",
 ]
@@ -53,6 +55,27 @@ def params_from_json(text: str) -> DreamParams:
         return DreamParams(**values)
     except (ParamsError, TypeError) as error:
         raise StorageError(f"stored dream parameters are invalid: {error}") from error
+
+
+def animation_to_json(animation: dict[str, Any] | None) -> str | None:
+    """A moving dream's settings (plain JSON values) as text; None for a still dream."""
+    if animation is None:
+        return None
+    return json.dumps(animation, sort_keys=True, separators=(",", ":"))
+
+
+def animation_from_json(text: str | None) -> dict[str, Any] | None:
+    """The settings from `animation_to_json`; None (logged) when they cannot be read."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        log.warning("Ignoring unreadable animation settings %r", text[:100])
+        return None
+    return data
 
 
 class DreamState(enum.Enum):
@@ -98,6 +121,12 @@ class DreamRecord:
     interaction_token: str | None = dataclasses.field(repr=False)
     max_bytes: int | None
     deleted: bool
+    # what the job makes: "dream" (one picture), "animated" (every frame) or "zoom"
+    # (bot/animation.py), with the engine's AnimationParams / ZoomParams fields for the last two
+    job_kind: str = "dream"
+    animation: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
+    # said after the result line, e.g. "3 frames, every 2nd frame (3 of 6)"
+    note: str | None = None
 
     def message_url(self) -> str | None:
         """The link to the result message, if it is known."""
@@ -129,6 +158,9 @@ class ServerSettings:
     user_queue_limit: int | None = None
     # seconds between two dreams of one member in this server
     cooldown_s: float | None = None
+    # False: /dream dreams an animation's first frame only and /dream-zoom is refused; None:
+    # DREAM_ANIMATIONS decides (the server cannot turn on what the bot has turned off)
+    allow_animations: bool | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -152,6 +184,7 @@ class ServerSettings:
             max_octaves=_optional_int(data.get("max_octaves"), low=1, high=10),
             user_queue_limit=_optional_int(data.get("user_queue_limit"), low=1, high=1000),
             cooldown_s=_seconds(data.get("cooldown_s")),
+            allow_animations=_flag(data.get("allow_animations")),
         )
 
 
@@ -159,6 +192,10 @@ def _ids(value: object) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+
+
+def _flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _seconds(value: object) -> float | None:

@@ -56,6 +56,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_by INTEGER
         )""",
     ),
+    # 3: moving dreams: what the job makes ("dream", "animated", "zoom"), its animation settings
+    # (JSON) and the note shown after its result line, so a restart resumes it as it was asked
+    (
+        "ALTER TABLE jobs ADD COLUMN job_kind TEXT NOT NULL DEFAULT 'dream'",
+        "ALTER TABLE jobs ADD COLUMN animation TEXT",
+        "ALTER TABLE jobs ADD COLUMN note TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -22,6 +22,8 @@ from bot.storage._records import (
     DreamState,
     ServerSettings,
     StorageError,
+    animation_from_json,
+    animation_to_json,
     params_from_json,
     params_to_json,
 )
@@ -64,6 +66,9 @@ def _record(row: sqlite3.Row) -> DreamRecord:
         interaction_token=row["interaction_token"],
         max_bytes=row["max_bytes"],
         deleted=bool(row["deleted"]),
+        job_kind=row["job_kind"],
+        animation=animation_from_json(row["animation"]),
+        note=row["note"],
     )
 
 
@@ -142,8 +147,12 @@ class Store:
         interaction_id: int | None = None,
         interaction_token: str | None = None,
         max_bytes: int | None = None,
+        job_kind: str = "dream",
+        animation: dict[str, Any] | None = None,
+        note: str | None = None,
     ) -> DreamRecord:
-        """Record a new queued dream and keep its input picture."""
+        """Record a new queued dream and keep its input picture; ``job_kind``, ``animation`` and
+        ``note`` are what a moving dream needs to be run again (`JobRequest`'s fields)."""
         return await self._run(
             self._add,
             user_id=user_id,
@@ -156,6 +165,9 @@ class Store:
             interaction_id=interaction_id,
             interaction_token=interaction_token,
             max_bytes=max_bytes,
+            job_kind=job_kind,
+            animation=animation,
+            note=note,
         )
 
     def _add(
@@ -171,6 +183,9 @@ class Store:
         interaction_id: int | None,
         interaction_token: str | None,
         max_bytes: int | None,
+        job_kind: str,
+        animation: dict[str, Any] | None,
+        note: str | None,
     ) -> DreamRecord:
         dream_id = uuid.uuid4().hex
         ref = self._write_picture(f"{dream_id}.in", picture)
@@ -178,8 +193,8 @@ class Store:
             self._db.execute(
                 """INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_id, origin_id,
                        params, input_ref, status, created_at, interaction_id, interaction_token,
-                       max_bytes)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       max_bytes, job_kind, animation, note)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     dream_id,
                     guild_id,
@@ -195,6 +210,9 @@ class Store:
                     interaction_id,
                     interaction_token,
                     max_bytes,
+                    job_kind,
+                    animation_to_json(animation),
+                    note,
                 ),
             )
         except BaseException:

@@ -215,3 +215,37 @@ def test_dream_backend_celery_builds_the_celery_backend(bot_settings: Callable[.
     )
     assert isinstance(celery, CeleryBackend) and celery.redis_url == "redis://example:6379/3"
     assert isinstance(backend_from_settings(bot_settings()), LocalBackend)
+
+
+def test_a_request_and_its_progress_survive_the_json_round_trip() -> None:
+    """Settings, origin, kind and animation fields come back equal; frames keep their fields."""
+    from bot.jobs import Origin
+    from bot.jobs.celery_store import (
+        decode_progress,
+        encode_progress,
+        request_fields,
+        request_from_fields,
+    )
+    from engine import FrameProgress, Progress
+
+    origin = Origin(
+        application_id=1, token="secret", channel_id=None, user_id=5, created_at=1700000000.5
+    )
+    sent = JobRequest(
+        user_id=5,
+        picture=b"png",
+        params=DreamParams(layers=("mixed", "blocks.3"), channels=(1, 2), dream_of="goldfish"),
+        max_bytes=1000,
+        origin=origin,
+        kind="zoom",
+        animation={"frames": 12, "zoom": 1.05},
+    )
+    fields = request_fields(sent)
+    assert all(isinstance(value, str) for value in fields.values())
+    assert request_from_fields(fields, b"png") == sent
+    step = Progress(octave=2, octaves=3, step=4, steps=5)
+    frame = FrameProgress(
+        octave=1, octaves=1, step=2, steps=2, frame=3, frames=9, steps_done=6, steps_total=18
+    )
+    assert decode_progress(encode_progress(step)) == step
+    assert decode_progress(encode_progress(frame).encode()) == frame

@@ -102,9 +102,11 @@ async def test_a_restarted_bot_posts_the_dream_its_predecessor_started(
             attachments={"image": photo},
         )
         await fake.wait_for(
-            lambda r: r.method == "PATCH"
-            and sent.token in r.route
-            and "Dreaming… octave" in (r.content or ""),
+            lambda r: (
+                r.method == "PATCH"
+                and sent.token in r.route
+                and "Dreaming… octave" in (r.content or "")
+            ),
             timeout=30,
         )
     stopped = len(fake.edits(sent))

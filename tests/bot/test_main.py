@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 import bot.__main__ as entry
 from bot.bot import DreamBot
+from bot.storage import DATABASE_FILE, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +84,29 @@ def test_unreachable_discord_is_one_line(
     assert entry.main() == entry.EXIT_NETWORK
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("Could not reach Discord") == 1
+
+
+def test_a_data_file_from_a_newer_bot_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data file the store refuses (newer schema): one line naming the folder, exit 5."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", "fake-token-value")
+    monkeypatch.setenv("DREAM_DATA_DIR", str(tmp_path))
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
+        connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
+    connection.close()
+
+    async def load_results(self: DreamBot, token: str, *, reconnect: bool = True) -> None:
+        await self.load_extension("bot.cogs.results")  # as setup_hook does, before connecting
+
+    monkeypatch.setattr(DreamBot, "start", load_results)
+    assert entry.main() == entry.EXIT_DATA
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and " ERROR " not in err
+    (line,) = [line for line in err.splitlines() if "newer version" in line]
+    assert line.startswith(f"Cannot use the data in {tmp_path}") and "DREAM_DATA_DIR" in line
 
 
 def test_sigterm_shuts_the_bot_down_gracefully(

@@ -161,6 +161,32 @@ def test_texts_for_members() -> None:
     assert "don't remember" in str(gone(None, retention_days=7))
 
 
+def test_info_tells_a_zoom_and_an_animation_apart() -> None:
+    """Info shows a zoom's frames and zoom, and that an animated dream dreamed every frame."""
+    zoom = {"frames": 6, "zoom": 0.04, "rotate": 0.0, "steps": 5, "fps": 12.0}
+    zoomed = record(job_kind="zoom", animation=zoom, kind=DreamKind.DEEPER)
+    text = info_text(zoomed)
+    for part in (
+        "Zoom by <@7>",
+        "last frame of an earlier zoom",
+        "6 frames",
+        "4% closer",
+        "5 steps",
+    ):
+        assert part in text, (part, text)
+    animated = info_text(record(job_kind="animated", animation={}, note="3 frames"))
+    assert "every frame of an animation · 3 frames" in animated
+
+
+def test_animations_follow_the_bot_and_then_the_server() -> None:
+    """Rules.animations: the bot's DREAM_ANIMATIONS first; a server may only turn them off."""
+    on, off = settings(), settings(dream_animations=False)
+    assert Rules.merge(on, ServerSettings()).animations
+    assert not Rules.merge(on, ServerSettings(allow_animations=False)).animations
+    assert Rules.merge(on, ServerSettings(allow_animations=True)).animations
+    assert not Rules.merge(off, ServerSettings(allow_animations=True)).animations
+
+
 def test_token_left_follows_the_interaction_id() -> None:
     """A stored token lives 15 minutes from its interaction's snowflake time; none is expired."""
     now = datetime.now(UTC)

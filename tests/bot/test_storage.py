@@ -152,6 +152,27 @@ async def test_children_remember_their_parent_and_the_original(store: Store) -> 
     assert grandchild.kind is DreamKind.LAYER
 
 
+async def test_a_moving_dream_keeps_its_kind_settings_and_note(store: Store) -> None:
+    """A zoom or animated dream is stored with what it makes, its settings and its note."""
+    settings = {"frames": 6, "zoom": 0.04, "rotate": 0.0, "steps": 5, "fps": 12.0}
+    record = await store.add(
+        user_id=7,
+        guild_id=1,
+        channel_id=2,
+        params=DreamParams(octaves=1),
+        picture=b"in",
+        job_kind="zoom",
+        animation=settings,
+        note="a note",
+    )
+    found = await store.get(record.id)
+    assert found is not None and found == record
+    assert (found.job_kind, found.animation, found.note) == ("zoom", settings, "a note")
+    still = await store.get(await _add(store))
+    assert still is not None
+    assert (still.job_kind, still.animation, still.note) == ("dream", None, None)
+
+
 async def test_failed_and_requeued_dreams(store: Store) -> None:
     """failed keeps the reason; requeue puts an unfinished dream back for the next start."""
     broken, interrupted = await _add(store), await _add(store)
@@ -240,6 +261,7 @@ async def test_server_settings_round_trip(store: Store) -> None:
         max_octaves=2,
         user_queue_limit=1,
         cooldown_s=30.0,
+        allow_animations=False,
     )
     await store.save_server_settings(1, chosen, by=7)
     await store.save_server_settings(2, ServerSettings(max_steps=9))
@@ -253,7 +275,7 @@ def test_server_settings_json_drops_what_it_cannot_use() -> None:
     """Unknown keys, wrong types and out-of-range values fall back to "the bot's setting"."""
     text = (
         '{"allowed_channels": [1, "2", true], "max_steps": 0, "max_side": "big",'
-        ' "cooldown_s": 5, "default_layer": " ", "new_setting": 1}'
+        ' "cooldown_s": 5, "default_layer": " ", "new_setting": 1, "allow_animations": 0}'
     )
     assert ServerSettings.from_json(text) == ServerSettings(allowed_channels=(1,), cooldown_s=5.0)
     assert ServerSettings.from_json("[1, 2]") == ServerSettings()
@@ -290,6 +312,7 @@ async def test_an_old_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert record.params == DreamParams(seed=5) and record.kind is DreamKind.DREAM
         assert record.origin_id == record.id and record.seconds == 3.0
         assert not record.deleted and record.message_id is None
+        assert (record.job_kind, record.animation, record.note) == ("dream", None, None)
         assert await store.output_picture(record.id) == b"old result"
         await store.save_server_settings(1, ServerSettings(max_steps=4))
         assert (await store.server_settings(1)).max_steps == 4
@@ -298,6 +321,30 @@ async def test_an_old_file_is_upgraded_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
         assert _schema.schema_version(connection) == SCHEMA_VERSION
         assert connection.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (1,)
+    connection.close()
+
+
+async def test_a_version_2_file_learns_what_moving_dreams_need(tmp_path: Path) -> None:
+    """Migration 3 adds job_kind, animation and note; version 2 dreams read as still dreams."""
+    connection = sqlite3.connect(tmp_path / DATABASE_FILE, isolation_level=None)
+    try:
+        _schema.migrate(connection, target=2)
+        connection.execute(
+            """INSERT INTO jobs (id, user_id, params, status, created_at, origin_id)
+               VALUES (?, 7, ?, 'queued', 100.0, ?)""",
+            ("c" * 32, params_to_json(DreamParams(seed=2)), "c" * 32),
+        )
+    finally:
+        connection.close()
+    store = await Store.open(tmp_path)
+    try:
+        (record,) = await store.unfinished()
+        assert record.params.seed == 2
+        assert (record.job_kind, record.animation, record.note) == ("dream", None, None)
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
+        assert _schema.schema_version(connection) == SCHEMA_VERSION == 3
     connection.close()
 
 

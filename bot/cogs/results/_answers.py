@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.animation import ANIMATED, ZOOM
 from bot.cogs.errors import SOMETHING_WENT_WRONG, explain
 from bot.errors import BotError, ShuttingDown
 from bot.reply import TOKEN_LIFETIME, Reply
 from bot.storage import DreamKind, DreamRecord, DreamState
-from engine import DreamParams, default_preset
+from bot.summary import count, layer_name, summary
+from engine import ZoomParams
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
@@ -37,23 +39,6 @@ log = logging.getLogger(__name__)
 
 class Gone(BotError):
     """The dream, or the picture a control needs, is no longer stored."""
-
-
-def count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def layer_name(params: DreamParams) -> str:
-    return params.layers[0] if params.layers else default_preset(params.model).name
-
-
-def summary(params: DreamParams, seconds: float) -> str:
-    """The one line shown with a result."""
-    return (
-        f"🌀 {params.model} · {layer_name(params)} · {count(params.steps, 'step')}"
-        f" × {count(params.octaves, 'octave')} · strength {params.strength:g}"
-        f" · seed {params.seed} · {seconds:.1f} s"
-    )
 
 
 def kept_for(days: float) -> str:
@@ -85,17 +70,42 @@ _ORIGINS = {
     DreamKind.DEEPER: " · dreamed deeper from an earlier result",
     DreamKind.LAYER: " · another layer of an earlier dream",
 }
+_ZOOM_ORIGINS = {
+    **_ORIGINS,
+    DreamKind.DEEPER: " · zoomed on from the last frame of an earlier zoom",
+    DreamKind.LAYER: " · the original picture zoomed again with another layer",
+}
+
+
+def _how(record: DreamRecord) -> str:
+    """The line saying how the picture was dreamed: steps and octaves, or the zoom's settings."""
+    p = record.params
+    if record.job_kind == ZOOM:
+        zoom = ZoomParams(**(record.animation or {}))
+        turn = f", turning {zoom.rotate:g}° a frame" if zoom.rotate else ""
+        return (
+            f"Zoom: {count(zoom.frames, 'frame')}, {zoom.zoom * 100:g}% closer each{turn}"
+            f" · {count(zoom.steps, 'step')} a frame · seed {p.seed} · at most {p.max_side} px"
+        )
+    line = (
+        f"{count(p.steps, 'step')} × {count(p.octaves, 'octave')} · strength {p.strength:g}"
+        f" · seed {p.seed} · at most {p.max_side} px"
+    )
+    if record.job_kind == ANIMATED:
+        line += " · every frame of an animation"
+    return line
 
 
 def info_text(record: DreamRecord) -> str:
     """Everything about how a dream was made, for the Info button."""
     p = record.params
     layers = ", ".join(p.layers) if p.layers else f"{layer_name(p)} (the default)"
+    origins = _ZOOM_ORIGINS if record.job_kind == ZOOM else _ORIGINS
+    what = "Zoom" if record.job_kind == ZOOM else "Dream"
     lines = [
-        f"**Dream by <@{record.user_id}>** · <t:{int(record.created_at)}:R>{_ORIGINS[record.kind]}",
+        f"**{what} by <@{record.user_id}>** · <t:{int(record.created_at)}:R>{origins[record.kind]}",
         f"Model: {p.model} · layer: {layers}",
-        f"{count(p.steps, 'step')} × {count(p.octaves, 'octave')} · strength {p.strength:g}"
-        f" · seed {p.seed} · at most {p.max_side} px",
+        _how(record) + (f" · {record.note}" if record.note else ""),
     ]
     if record.seconds is not None:
         lines.append(f"Dreamed in {record.seconds:.1f} s")

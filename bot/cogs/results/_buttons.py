@@ -44,7 +44,8 @@ def layer_options(record: DreamRecord) -> list[discord.SelectOption]:
 
 
 class DeeperButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"dream:deeper:{_ID}"):
-    """Dream the result again with the same settings."""
+    """Dream the result again with the same settings: a picture or every frame of an animation;
+    a zoom goes on zooming from its last frame. An MP4 result cannot be read back (it says so)."""
 
     def __init__(self, dream_id: str) -> None:
         super().__init__(
@@ -119,7 +120,8 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"d
 
 
 class LayerSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"dream:layer:{_ID}"):
-    """Dream the original picture again with another of the model's presets."""
+    """Dream the original picture again with another of the model's presets (a zoom: zoom into
+    it again, with the same zoom settings)."""
 
     def __init__(self, dream_id: str, *, options: list[discord.SelectOption]) -> None:
         super().__init__(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.animation import JobPlan
 from bot.cogs.results._answers import StoredInteraction, summary, tell_error, token_left
 from bot.cogs.results._buttons import result_view
 from bot.cogs.results._rules import AlreadyDreaming, Rules
@@ -27,7 +28,6 @@ from bot.resumed import answer_resumed, origin_of
 from bot.storage import DreamKind, DreamRecord, ServerSettings, Store
 
 if TYPE_CHECKING:
-    from bot.animation import JobPlan
     from bot.bot import DreamBot
     from engine import DreamParams
 
@@ -180,7 +180,7 @@ class Dreams:
                     server_cooldown.start(user)
                 await interaction.response.defer(thinking=True)
                 data = picture if isinstance(picture, bytes) else await picture()
-                plan = await prepare(data) if prepare is not None else None
+                plan = await prepare(data) if prepare is not None else JobPlan()
                 record = await self.store.add(
                     user_id=user,
                     guild_id=guild,
@@ -192,6 +192,10 @@ class Dreams:
                     interaction_id=interaction.id,
                     interaction_token=interaction.token,
                     max_bytes=interaction.filesize_limit,
+                    # a restart resumes a moving dream as one (kind, animation)
+                    job_kind=plan.kind,
+                    animation=plan.animation,
+                    note=plan.note,
                 )
                 request = JobRequest(
                     user_id=user,
@@ -199,16 +203,14 @@ class Dreams:
                     params=params,
                     max_bytes=interaction.filesize_limit,
                     origin=origin_of(interaction),
-                    **(plan.fields() if plan is not None else {}),
+                    **plan.fields(),
                 )
                 try:
                     job = await slot.submit(request)
                 except ShuttingDown as error:
                     await self._interrupted(record, reply, error)
                     return
-            await self._answer(
-                record, job, reply, place, note=plan.note if plan is not None else None
-            )
+            await self._answer(record, job, reply, place)
         finally:
             place.release()
 
@@ -222,15 +224,7 @@ class Dreams:
         cooldowns.seconds = rules.cooldown_s
         return cooldowns
 
-    async def _answer(
-        self,
-        record: DreamRecord,
-        job: Job,
-        reply: Reply,
-        place: _Place,
-        *,
-        note: str | None = None,
-    ) -> None:
+    async def _answer(self, record: DreamRecord, job: Job, reply: Reply, place: _Place) -> None:
         self._active[record.id] = (record, job)
         try:
             try:
@@ -250,8 +244,15 @@ class Dreams:
         done = await self.store.finished(
             record.id, picture=picture.data, filename=picture.filename, seconds=result.seconds
         )
+        line = summary(
+            record.params,
+            result.seconds,
+            kind=record.job_kind,
+            animation=record.animation,
+            note=record.note,
+        )
         message = await reply.finish(
-            summary(record.params, result.seconds) + (f" · {note}" if note else ""),
+            line,
             picture=(picture.data, picture.filename),
             view=result_view(done or record),
         )
@@ -334,6 +335,8 @@ class Dreams:
             params=record.params,
             max_bytes=record.max_bytes,
             origin=_origin(self.bot, record),
+            kind=record.job_kind,
+            animation=record.animation,
         )
         job = await self.bot.jobs.submit(request)
         log.info("Queued dream %s of user %s again after a restart", record.id, record.user_id)

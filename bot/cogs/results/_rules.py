@@ -60,6 +60,8 @@ class Rules:
     max_octaves: int
     user_limit: int
     cooldown_s: float
+    # animated /dream and /dream-zoom; off: an animation's first frame only, and no zooms
+    animations: bool = True
 
     @classmethod
     def merge(cls, settings: Settings, server: ServerSettings) -> Rules:
@@ -80,6 +82,7 @@ class Rules:
                 server.user_queue_limit or settings.dream_user_queue_limit,
             ),
             cooldown_s=max(settings.dream_cooldown_s, server.cooldown_s or 0.0),
+            animations=settings.dream_animations and server.allow_animations is not False,
         )
 
     def check_channel(self, channel: int | None, *, parent: int | None = None) -> None:
