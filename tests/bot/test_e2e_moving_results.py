@@ -106,7 +106,7 @@ async def test_a_restart_resumes_an_animated_dream_as_an_animation(
         sent = await fake.send_command(
             "dream", {"seed": 4}, user=alice, attachments={"image": attachment}
         )
-        await fake.wait_until(lambda: bot.jobs.running is not None)
+        await fake.wait_until(lambda: bot.jobs.running is not None and bool(runner.requests))
         asked = runner.requests[0]
         assert asked.kind == "animated"
     assert "restarting" in (fake.edits(sent)[-1].content or "")

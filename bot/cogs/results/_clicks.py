@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, cast
 
 import discord
 
-from bot.animation import NO_ZOOMS, ZOOM, JobPlan, animations_allowed, last_frame, planner, zoomer
+from bot.animation import (
+    DREAM,
+    NO_ZOOMS,
+    ZOOM,
+    JobPlan,
+    animations_allowed,
+    last_frame,
+    planner,
+    zoomer,
+)
 from bot.cogs.results._answers import gone, info_text, tell_error
 from bot.errors import BotError, OptionRejected
 from bot.reply import Reply
@@ -109,7 +118,9 @@ async def deeper(
         raise video
     rules = await dreams.rules(interaction)
     params = rules.fit(record.params)
-    prepare = await _prepare(dreams, interaction, record, params)
+    # a still result is dreamed as a still; a moving one as the command that made it would
+    moving = record.job_kind != DREAM
+    prepare = await _prepare(dreams, interaction, record, params) if moving else None
     with dreams.once("deeper", record.id):
         output = await dreams.store.output_picture(record.id)
         if output is None:

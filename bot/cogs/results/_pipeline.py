@@ -163,7 +163,8 @@ class Dreams:
         """Admit the dream (cooldowns, limits), answer the interaction publicly, record and queue
         it, show its progress, then the result with its controls. Refusals before the public
         answer raise (the caller makes them ephemeral). ``prepare`` decides from the downloaded
-        picture what job to run (bot/animation.py: every frame of an animation)."""
+        picture what job to run (bot/animation.py: every frame of an animation, a zoom); the
+        record keeps that, so a restart resumes the same job."""
         user, guild = interaction.user.id, interaction.guild_id
         self.bot.cooldowns.check(user)
         server_cooldown = self._server_cooldown(guild, rules)
