@@ -216,6 +216,9 @@ class Dreamer:
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = autocast_dtype(self.device, precision)
+        if self.device.type == "cuda":
+            # octave sides are rounded to multiples of 8, so cuDNN's per-shape choice is reused
+            torch.backends.cudnn.benchmark = True
         self.weights = dict(weights or {})
         self.cache_dir = cache_dir
         # batching tiles pays on a GPU; on a CPU one tile at a time keeps memory lowest

@@ -11,19 +11,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.choices import layer_choices, model_choices
 from bot.cogs.results import MAX_OCTAVES, MAX_STEPS, Rules
 from bot.errors import OptionRejected
 from bot.storage import ServerSettings
-from engine import MODEL_DESCRIPTIONS, default_preset, presets
+from engine import default_preset, presets
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
 
 __all__ = ["Admin", "settings_embed", "setup"]
-
-
-def _clip(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _unless_set(value: object) -> str:
@@ -150,26 +147,14 @@ class Admin(commands.Cog):
     async def _model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(
-                name=_clip(f"{name} — {MODEL_DESCRIPTIONS.get(name, '')}"), value=name
-            )
-            for name in self.bot.settings.dream_models
-            if current.lower() in name.lower()
-        ][:25]
+        return model_choices(self.bot.settings, current)
 
     @defaults.autocomplete("layer")
     async def _layer_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         model = getattr(interaction.namespace, "model", None)
-        if model not in self.bot.settings.dream_models:
-            model = self.bot.settings.default_model
-        return [
-            app_commands.Choice(name=_clip(f"{p.name} — {p.description}"), value=p.name)
-            for p in presets(model)
-            if current.lower() in p.name.lower()
-        ][:25]
+        return layer_choices(self.bot.settings, model, current)
 
     @group.command(name="limits")
     @app_commands.describe(

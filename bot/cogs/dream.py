@@ -11,16 +11,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.animation import planner
+from bot.choices import layer_choices, model_choices
 from bot.cogs.results import asked_options
 from bot.errors import AttachmentRejected, OptionRejected
 from bot.reply import Reply
 from engine import (
     ACCEPTED_CONTENT_TYPES,
-    MODEL_DESCRIPTIONS,
     DreamParams,
     check_content_type,
     check_dimensions,
-    presets,
 )
 
 if TYPE_CHECKING:
@@ -55,10 +54,6 @@ async def download(attachment: discord.Attachment) -> bytes:
         raise AttachmentRejected(
             "I couldn't download that picture from Discord. Please upload it again."
         ) from error
-
-
-def _clip(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Dream(commands.Cog):
@@ -121,28 +116,14 @@ class Dream(commands.Cog):
     async def _model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        current = current.lower()
-        return [
-            app_commands.Choice(
-                name=_clip(f"{name} — {MODEL_DESCRIPTIONS.get(name, '')}"), value=name
-            )
-            for name in self.settings.dream_models
-            if current in name.lower()
-        ][:25]
+        return model_choices(self.settings, current)
 
     @dream.autocomplete("layer")
     async def _layer_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         model = getattr(interaction.namespace, "model", None)
-        if model not in self.settings.dream_models:
-            model = self.settings.default_model
-        current = current.lower()
-        return [
-            app_commands.Choice(name=_clip(f"{p.name} — {p.description}"), value=p.name)
-            for p in presets(model)
-            if current in p.name.lower() or current in p.description.lower()
-        ][:25]
+        return layer_choices(self.settings, model, current)
 
     async def _dream(
         self,

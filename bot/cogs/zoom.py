@@ -13,10 +13,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.animation import NO_ZOOMS, animations_allowed, check_time, zoomer
+from bot.choices import layer_choices, model_choices
 from bot.cogs.dream import check_attachment, download
 from bot.errors import OptionRejected
 from bot.reply import Reply
-from engine import MODEL_DESCRIPTIONS, DreamParams, ZoomParams, estimate_zoom, presets
+from engine import DreamParams, ZoomParams, estimate_zoom
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
@@ -27,10 +28,6 @@ SEED_MAX = 2**31 - 1
 # steps dreamed on each frame: enough to grow the dream, few enough to keep a zoom affordable
 STEPS_PER_FRAME = ZoomParams().steps
 FPS = ZoomParams().fps
-
-
-def _clip(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Zoom(commands.Cog):
@@ -90,28 +87,14 @@ class Zoom(commands.Cog):
     async def _model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        current = current.lower()
-        return [
-            app_commands.Choice(
-                name=_clip(f"{name} — {MODEL_DESCRIPTIONS.get(name, '')}"), value=name
-            )
-            for name in self.settings.dream_models
-            if current in name.lower()
-        ][:25]
+        return model_choices(self.settings, current)
 
     @dream_zoom.autocomplete("layer")
     async def _layer_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         model = getattr(interaction.namespace, "model", None)
-        if model not in self.settings.dream_models:
-            model = self.settings.default_model
-        current = current.lower()
-        return [
-            app_commands.Choice(name=_clip(f"{p.name} — {p.description}"), value=p.name)
-            for p in presets(model)
-            if current in p.name.lower() or current in p.description.lower()
-        ][:25]
+        return layer_choices(self.settings, model, current)
 
     def _params(self, model: str | None, layer: str | None, *, seed: int | None) -> DreamParams:
         model = model or self.settings.default_model

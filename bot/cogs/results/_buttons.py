@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.choices import clip
 from bot.cogs.results._clicks import another_layer, deeper, delete, info
 from bot.storage import DreamRecord
 from engine import default_preset, presets
@@ -24,10 +25,6 @@ __all__ = [
 _ID = r"(?P<id>[0-9a-f]{32})"
 
 
-def _clip(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def layer_options(record: DreamRecord) -> list[discord.SelectOption]:
     """The model's presets (at most 25, Discord's limit), the one this dream used marked."""
     model = record.params.model
@@ -36,7 +33,7 @@ def layer_options(record: DreamRecord) -> list[discord.SelectOption]:
         discord.SelectOption(
             label=preset.name,
             value=preset.name,
-            description=_clip(preset.description),
+            description=clip(preset.description),
             emoji="✅" if preset.name == current else None,
         )
         for preset in presets(model)[:25]
