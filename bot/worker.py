@@ -9,18 +9,16 @@ import importlib
 import json
 import logging
 import os
-import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, model_validator
 
 from bot.jobs.celery_app import TASK_NAME, make_celery, queue_for, safe_url
 from bot.jobs.celery_store import (
@@ -36,6 +34,7 @@ from bot.jobs.celery_store import (
     request_from_fields,
     text,
 )
+from bot.settings import EngineSettings
 from engine.errors import DreamCancelled, DreamError
 
 if TYPE_CHECKING:
@@ -48,24 +47,17 @@ __all__ = ["Worker", "WorkerSettings", "check", "main"]
 
 log = logging.getLogger("bot.worker")
 
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 # a worker's heartbeat key is refreshed this often and expires after three misses
 HEARTBEAT_S = 5.0
 
 
-class WorkerSettings(BaseSettings):
-    """What a worker reads at start (no Discord token): each field an environment variable."""
+class WorkerSettings(EngineSettings):
+    """What a worker reads at start (no Discord token): each field an environment variable.
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
-    )
+    DREAM_DEVICE is where this worker dreams (one worker per GPU); DREAM_MODELS the models it
+    loads at start and serves (it consumes their queues only).
+    """
 
-    # the Redis the bot uses (broker, results, pictures)
-    dream_redis_url: str = "redis://127.0.0.1:6379/0"
-    # where this worker dreams: auto, cpu, cuda, cuda:N or mps (one worker per GPU)
-    dream_device: str = "auto"
-    # the models this worker loads at start and serves (it consumes their queues only)
-    dream_models: Annotated[tuple[str, ...], NoDecode] = ("efficientnet_lite0",)
     # the worker's name in Celery and in --check; default dream<pid>@<host>
     dream_worker_name: str | None = None
     # a dream running longer is stopped and its member told
@@ -77,38 +69,6 @@ class WorkerSettings(BaseSettings):
     dream_restore_interval_s: float = Field(default=10, gt=0)
     # "module:function" that builds the runner from these settings (default: the engine)
     dream_worker_runner: str | None = None
-    # DEBUG, INFO, WARNING or ERROR
-    log_level: str = "INFO"
-
-    @field_validator("dream_models", mode="before")
-    @classmethod
-    def _split_models(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
-
-    @field_validator("dream_models")
-    @classmethod
-    def _some_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("name at least one model")
-        return tuple(dict.fromkeys(value))
-
-    @field_validator("dream_device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not _DEVICE.fullmatch(value):
-            raise ValueError(f"{value!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _log_level(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in logging.getLevelNamesMapping():
-            raise ValueError(f"{value!r} is not one of DEBUG, INFO, WARNING, ERROR")
-        return value
 
     @model_validator(mode="after")
     def _visibility_above_jobs(self) -> WorkerSettings:
