@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import math
-import struct
 import tempfile
 import warnings
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from PIL import Image, ImageSequence
 from engine.errors import BudgetExceeded, PictureTooLarge, TruncatedPicture, UnsupportedFormat
 from engine.pictures import (
     ACCEPTED_FORMATS,
+    DECODE_ERRORS,
     DEFAULT_MAX_PIXELS,
     Encoded,
     check_dimensions,
@@ -61,17 +60,6 @@ _GIF_LADDER = (64, 128, 256)  # palette sizes
 _WEBP_LADDER = (40, 60, 80)  # quality
 _MP4_LADDER = (34, 28, 23)  # x264 CRF, lower is better
 _MIN_SIDE = 64
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    struct.error,
-    zlib.error,
-)
 
 
 @dataclass(frozen=True)
@@ -134,7 +122,7 @@ def probe_animation(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ani
         with _quiet_pillow(), Image.open(io.BytesIO(data)) as im:
             fmt, size = im.format or "", im.size
             frames = 1 if fmt in ("JPEG", "MPO") else int(getattr(im, "n_frames", 1))
-    except (Image.DecompressionBombError, *_DECODE_ERRORS):
+    except (Image.DecompressionBombError, *DECODE_ERRORS):
         fmt = ""
     if fmt not in ACCEPTED_FORMATS:
         # not ours, damaged or a bomb: decode says which, in the engine's words
@@ -248,7 +236,7 @@ def _read_frames(im: Image.Image, plan: FramePlan) -> tuple[list[Image.Image], l
                 durations.append(duration)
             else:  # a left-out frame's time goes to the kept one before it: same total time
                 durations[-1] += duration
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise TruncatedPicture(
             "This animation seems cut off or damaged; try sending it again, or save it anew."
         ) from error

@@ -64,7 +64,7 @@ _UNOPENABLE_MAGIC = (
     (0, b"<svg", "SVG"),
 )
 # Pillow signals damaged data with any of these, depending on the plugin and the damage.
-_DECODE_ERRORS = (
+DECODE_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -218,7 +218,7 @@ def _open(data: bytes) -> ImageFile.ImageFile:
         return Image.open(io.BytesIO(data), formats=[sniffed])
     except Image.DecompressionBombError:
         raise _bomb(f"more than {_megapixels(_HARD_MAX_PIXELS)}") from None
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise _truncated() from error
 
 
@@ -252,7 +252,7 @@ def _format_name(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as im:  # only reads the header, to name the format
             return im.format
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return None
 
 
@@ -288,7 +288,7 @@ def _count_frames(im: ImageFile.ImageFile) -> int:
         return 1  # an MPO's extra images are depth maps or previews, not animation frames
     try:
         return int(getattr(im, "n_frames", 1))  # GIF walks its blocks without decoding them
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise _truncated() from error
 
 
@@ -308,14 +308,14 @@ def _load(im: ImageFile.ImageFile) -> None:
     # LOAD_TRUNCATED_IMAGES must stay False (Pillow's default), or cut-off files load silently.
     try:
         im.load()
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise _truncated() from error
 
 
 def _upright(im: Image.Image) -> Image.Image:
     try:
         return ImageOps.exif_transpose(im)
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         return im.copy()  # unreadable EXIF: show the picture as stored
 
 
@@ -350,7 +350,7 @@ def _to_srgb(im: Image.Image) -> Image.Image:
         converted = ImageCms.profileToProfile(
             im, source, _SRGB, outputMode="RGBA" if im.mode == "RGBA" else "RGB"
         )
-    except (ImageCms.PyCMSError, *_DECODE_ERRORS):
+    except (ImageCms.PyCMSError, *DECODE_ERRORS):
         return im  # a broken profile: the pixels are still usable as they are
     return converted if converted is not None else im
 
