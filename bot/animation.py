@@ -20,12 +20,14 @@ from engine import (
     Cost,
     DreamParams,
     ZoomParams,
+    dream_animation_bytes,
     encode,
     estimate_animation,
     estimate_zoom,
     plan_frames,
     probe_animation,
     resolve_device,
+    zoom_bytes,
 )
 
 if TYPE_CHECKING:
@@ -189,7 +191,8 @@ def run_moving(
     """Run an ``animated`` or ``zoom`` job with the engine (in the worker thread)."""
     options = request.animation or {}
     if request.kind == ZOOM:
-        return dreamer.zoom_bytes(
+        return zoom_bytes(
+            dreamer,
             request.picture,
             request.params,
             ZoomParams(**options),
@@ -198,7 +201,8 @@ def run_moving(
             cancel=cancel,
         )
     if request.kind == ANIMATED:
-        return dreamer.dream_animation_bytes(
+        return dream_animation_bytes(
+            dreamer,
             request.picture,
             request.params,
             AnimationParams(**options),

@@ -31,11 +31,13 @@ from engine import (
     decode,
     decode_animation,
     default_preset,
+    dream_frames,
     encode,
     encode_gif,
     encode_mp4,
     encode_webp,
     presets,
+    zoom,
 )
 from engine.models import MODEL_DESCRIPTIONS, layer_names
 from engine.pictures import put_alpha
@@ -372,7 +374,7 @@ def _zoom(args: argparse.Namespace) -> int:
     dreamer = Dreamer(device=args.device, weights=_weights(args, params))
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     try:
-        animation = dreamer.zoom(picture.rgb, params, settings, progress=bar)
+        animation = zoom(dreamer, picture.rgb, params, settings, progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -409,7 +411,7 @@ def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
     dreamer = Dreamer(device=args.device, weights=_weights(args, params))
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     try:
-        animation = dreamer.dream_frames(source, params, settings, progress=bar)
+        animation = dream_frames(dreamer, source, params, settings, progress=bar)
     finally:
         if bar is not None:
             bar.close()

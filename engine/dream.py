@@ -13,17 +13,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from engine.animation import (
-    AnimationParams,
-    ZoomParams,
-    dream_animation_bytes,
-    dream_frames,
-    zoom,
-    zoom_bytes,
-)
 from engine.device import autocast_dtype, resolve_device
 from engine.errors import DreamCancelled, ParamsError, PictureError
-from engine.frames import ANIMATION_FORMATS, Animation
 from engine.imagenet import imagenet_class
 from engine.layers import resolve_layers
 from engine.models import LOGITS, DreamModel, load_model
@@ -303,79 +294,3 @@ class Dreamer:
             picture.rgb, params, guide=guide_picture, progress=progress, cancel=cancel
         )
         return encode(result, alpha=picture.alpha, max_bytes=max_bytes)
-
-    # moving dreams (engine/animation.py)
-
-    def zoom(
-        self,
-        image: Image.Image,
-        params: DreamParams,
-        settings: ZoomParams | None = None,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Animation:
-        """An infinite zoom into an RGB picture; progress is an `engine.FrameProgress`."""
-        return zoom(self, image, params, settings, progress=progress, cancel=cancel)
-
-    def dream_frames(
-        self,
-        animation: Animation,
-        params: DreamParams,
-        settings: AnimationParams | None = None,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Animation:
-        """Every frame of an animation dreamed, each flowing from the last one's dream."""
-        return dream_frames(self, animation, params, settings, progress=progress, cancel=cancel)
-
-    def zoom_bytes(
-        self,
-        data: bytes,
-        params: DreamParams,
-        settings: ZoomParams | None = None,
-        *,
-        max_bytes: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        formats: Sequence[str] = ANIMATION_FORMATS,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Encoded:
-        """A picture file in, an infinite zoom out (GIF, WebP or MP4 within ``max_bytes``)."""
-        return zoom_bytes(
-            self,
-            data,
-            params,
-            settings,
-            max_bytes=max_bytes,
-            max_pixels=max_pixels,
-            formats=formats,
-            progress=progress,
-            cancel=cancel,
-        )
-
-    def dream_animation_bytes(
-        self,
-        data: bytes,
-        params: DreamParams,
-        settings: AnimationParams | None = None,
-        *,
-        max_bytes: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        formats: Sequence[str] = ANIMATION_FORMATS,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Encoded:
-        """An animation file in, every frame dreamed out, within the frame and byte budgets."""
-        return dream_animation_bytes(
-            self,
-            data,
-            params,
-            settings,
-            max_bytes=max_bytes,
-            max_pixels=max_pixels,
-            formats=formats,
-            progress=progress,
-            cancel=cancel,
-        )

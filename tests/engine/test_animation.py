@@ -22,10 +22,12 @@ from engine import (
     Progress,
     ZoomParams,
     decode_animation,
+    dream_animation_bytes,
     dream_frames,
     estimate_animation,
     estimate_zoom,
     zoom,
+    zoom_bytes,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -212,17 +214,17 @@ def test_the_cost_is_known_before_dreaming() -> None:
 
 
 def test_dreamer_methods_work_from_bytes(dreamer: Dreamer) -> None:
-    """Dreamer.zoom_bytes and dream_animation_bytes turn files into animations within a budget."""
+    """zoom_bytes and dream_animation_bytes turn files into animations within a budget."""
     source = _moving_ball(3)
     buffer = io.BytesIO()
     source.frames[0].save(
         buffer, "GIF", save_all=True, append_images=list(source.frames[1:]), duration=[50, 90, 130]
     )
-    encoded = dreamer.dream_animation_bytes(buffer.getvalue(), TINY, max_bytes=200_000)
+    encoded = dream_animation_bytes(dreamer, buffer.getvalue(), TINY, max_bytes=200_000)
     assert len(encoded.data) <= 200_000 and encoded.format == "GIF"
     back = decode_animation(encoded.data)
     assert len(back.frames) == 3 and back.durations == (50, 90, 130) and back.size == (64, 43)
 
-    zoomed = dreamer.zoom_bytes(buffer.getvalue(), TINY, ZoomParams(frames=3, steps=1))
+    zoomed = zoom_bytes(dreamer, buffer.getvalue(), TINY, ZoomParams(frames=3, steps=1))
     assert zoomed.filename.startswith("zoom.") and len(decode_animation(zoomed.data).frames) == 3
-    assert len(dreamer.zoom(source.frames[0], TINY, ZoomParams(frames=2, steps=1)).frames) == 2
+    assert len(zoom(dreamer, source.frames[0], TINY, ZoomParams(frames=2, steps=1)).frames) == 2
