@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from engine.errors import ModelUnavailable, UnknownLayer, UnknownModel
+from engine.rewrites import rewrite
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -483,6 +484,7 @@ def fold_batch_norms(net: nn.Module) -> int:
 def _assemble(spec: _Spec, net: nn.Module) -> DreamModel:
     net.eval()
     fold_batch_norms(net)
+    rewrite(net)
     layout = spec.layout(net)
     for _, stage in layout.stages:
         # An in-place ReLU stage (VGG's) would overwrite the previous stage's output,

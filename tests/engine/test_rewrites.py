@@ -1,0 +1,96 @@
+"""Tests for the module rewrites: each computes what it replaces, values and input gradients."""
+
+from __future__ import annotations
+
+import timm
+import torch
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torchvision.models.googlenet import Inception
+
+from engine.models import fold_batch_norms
+from engine.rewrites import FusedInception, SpaceToDepthConv, rewrite
+
+
+def _value_and_gradient(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    # a fixed, position-dependent weighting, so a gradient routed to the wrong pixel shows
+    weights = torch.linspace(-1, 1, y.numel()).view_as(y)
+    (grad,) = torch.autograd.grad((y * weights).sum(), x)
+    return y.detach(), grad
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kernel=st.tuples(st.integers(5, 8), st.integers(5, 8)),
+    padding=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    size=st.tuples(st.integers(9, 23), st.integers(9, 23)),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_space_to_depth_conv_is_the_stride_2_conv(
+    kernel: tuple[int, int],
+    padding: tuple[int, int],
+    size: tuple[int, int],
+    bias: bool,
+    seed: int,
+) -> None:
+    """Any kernel, padding and picture size (odd or even): same output, same input gradient."""
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(3, 8, kernel, stride=2, padding=padding, bias=bias).requires_grad_(False)
+    x = torch.rand(2, 3, *size)
+    expected, expected_grad = _value_and_gradient(conv, x)
+    got, got_grad = _value_and_gradient(SpaceToDepthConv(conv), x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
+
+
+def _folded_googlenet() -> nn.Module:
+    net = torchvision.models.googlenet(
+        weights=None, aux_logits=False, transform_input=False, init_weights=True
+    ).eval()
+    generator = torch.Generator().manual_seed(0)
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator))
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    fold_batch_norms(net)
+    return net.requires_grad_(False)
+
+
+def test_fused_inception_is_the_block() -> None:
+    """Three 1x1 convolutions run as one give the block's output and input gradient."""
+    block = _folded_googlenet().inception4c
+    assert isinstance(block, Inception)
+    x = torch.randn(1, 512, 14, 11)
+    expected, expected_grad = _value_and_gradient(block, x)
+    fused = FusedInception(block)
+    got, got_grad = _value_and_gradient(fused, x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-4)
+    assert sum(isinstance(m, nn.Conv2d) for m in fused.modules()) == 4
+
+
+def test_rewrite_swaps_googlenets_stem_and_blocks_and_keeps_its_logits() -> None:
+    """GoogLeNet: its 7x7 stem and nine Inception blocks are swapped; the logits stay."""
+    net = _folded_googlenet()
+    x = torch.rand(1, 3, 97, 131)
+    expected = net(x)
+    assert rewrite(net) == 10
+    assert isinstance(net.conv1.conv, SpaceToDepthConv)
+    assert not any(isinstance(m, Inception) for m in net.modules())
+    torch.testing.assert_close(net(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_rewrite_leaves_what_would_not_pay_alone() -> None:
+    """A 3x3 stem (efficientnet's) and blocks with unfolded batch norms stay as they are."""
+    effnet = timm.create_model("efficientnet_lite0", pretrained=False).eval()
+    fold_batch_norms(effnet)
+    assert rewrite(effnet) == 0
+    unfolded = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
+    unfolded.conv1 = nn.Identity()  # type: ignore[assignment]
+    assert rewrite(unfolded) == 0
