@@ -278,9 +278,11 @@ def sweep(
         f"Size sweep: engine, {bench.model} {'+'.join(bench.layers)}, tile "
         f"{bench.params(512, settings).tile_size} px, one run each after a warm-up",
         "",
-        "| size | megapixels | s per dream | s per megapixel | peak memory | first dream s |",
-        "|---|---|---|---|---|---|",
+        "| size | megapixels | s per dream | s per megapixel | peak memory "
+        "| memory per added megapixel | first dream s |",
+        "|---|---|---|---|---|---|---|",
     ]
+    previous: tuple[float, int] | None = None
     for size in sizes:
         picture = photo(size)
         log(f"sweep {size}px")
@@ -288,10 +290,16 @@ def sweep(
         timed = functools.partial(bench.engine, picture, settings)
         run = measure("engine", timed, repeats=1, bench=bench, first_seconds=first)
         megapixels = size * size / 1e6
+        # the slope of peak memory against pixels: what each further megapixel costs
+        added = ""
+        if previous is not None and run.peak_bytes is not None:
+            added = _mb(int((run.peak_bytes - previous[1]) / (megapixels - previous[0])))
         lines.append(
             f"| {size} | {megapixels:.2f} | {run.seconds:.3f} | {run.seconds / megapixels:.3f} "
-            f"| {_mb(run.peak_bytes)} | {run.first_seconds:.2f} |"
+            f"| {_mb(run.peak_bytes)} | {added} | {run.first_seconds:.2f} |"
         )
+        if run.peak_bytes is not None:
+            previous = (megapixels, run.peak_bytes)
     return lines
 
 

@@ -20,7 +20,7 @@ from engine.layers import resolve_layers
 from engine.models import LOGITS, DreamModel, load_model
 from engine.params import DreamParams, Progress
 from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode, encode
-from engine.transforms import from_pil, octave_sizes, resize, roll, tile_grid, to_pil
+from engine.transforms import from_pil, octave_sizes, resize, tile_grid, to_pil
 
 __all__ = ["Dreamer", "Objective", "dream", "measure_objective"]
 
@@ -104,33 +104,34 @@ def dream(
         scale=params.octave_scale,
         min_side=model.min_side,
     )
-    detail = torch.zeros_like(resize(source, sizes[0]))
-    picture = source
+    # resize returns the source itself at full size; the ascent works in place on a copy
+    picture = resize(source, sizes[0]).clone()
     for octave, size in enumerate(sizes, start=1):
-        base = resize(source, size)
-        picture = base + resize(detail, size)
+        if octave > 1:
+            # carry what was dreamed so far up to this octave's size (in place: one buffer less)
+            detail = picture.sub_(resize(source, sizes[octave - 2]))
+            picture = resize(detail, size).add_(resize(source, size))
+            del detail
         for step in range(1, params.steps + 1):
             if cancel is not None and cancel.is_set():
                 raise DreamCancelled("The dream was cancelled.")
             dy, dx = torch.randint(-params.jitter, params.jitter + 1, (2,), generator=jitter_rng)
-            # the step is taken on the rolled picture and rolled back: a permutation, so it
-            # equals rolling the gradient back, with one picture-sized copy fewer
-            picture = roll(picture, int(dy), int(dx))
             grad = gradient(
                 picture,
                 model=model,
                 objective=objective,
                 dtype=dtype,
+                shift=(int(dy), int(dx)),
                 tile=params.tile_size,
                 tile_batch=tile_batch,
             )
-            scale = params.step_size / (grad.abs().mean() + 1e-8)
+            # the mean absolute gradient, without a picture-sized temporary
+            scale = params.step_size * grad.numel() / (torch.linalg.vector_norm(grad, ord=1) + 1e-8)
             picture.add_(grad.mul_(scale)).clamp_(0, 1)
             del grad
-            picture = roll(picture, -int(dy), -int(dx))
             if progress is not None:
                 progress(Progress(octave, len(sizes), step, params.steps))
-        detail = picture - base
+    del source
     return to_pil(picture)
 
 
@@ -146,13 +147,16 @@ def gradient(
     model: DreamModel,
     objective: Objective,
     dtype: torch.dtype | None,
+    shift: tuple[int, int] = (0, 0),
     tile: int,
     tile_batch: int = 1,
 ) -> torch.Tensor:
-    """The objective's gradient for a 1 x 3 x H x W picture, computed tile by tile.
+    """The gradient, for a 1 x 3 x H x W picture, of the objective of that picture rolled by
+    ``shift`` (the jitter), rolled back; computed tile by tile.
 
-    Each tile's objective is weighted by its share of the picture, so the tiles add up to the
-    objective of the whole and no tile's gradient is louder than its area.
+    Each tile is gathered from the picture with the roll applied, so no rolled copy of the whole
+    picture is made. Each tile's objective is weighted by its share of the picture, so the tiles
+    add up to the objective of the whole and no tile's gradient is louder than its area.
     """
     height, width = picture.shape[-2:]
     area = height * width
@@ -161,21 +165,28 @@ def gradient(
     groups: dict[tuple[int, int], list[tuple[slice, slice]]] = defaultdict(list)
     for rows, cols in tile_grid(height, width, tile):
         groups[(rows.stop - rows.start, cols.stop - cols.start)].append((rows, cols))
+    rows_from = _rolled_positions(height, shift[0], picture.device)
+    cols_from = _rolled_positions(width, shift[1], picture.device)
     grad = torch.empty_like(picture)
     for (tile_h, tile_w), tiles in groups.items():
         weight = tile_h * tile_w / area
         for start in range(0, len(tiles), tile_batch):
-            chunk = tiles[start : start + tile_batch]
-            batch = torch.cat([picture[..., r, c] for r, c in chunk])
+            chunk = [(rows_from[r], cols_from[c]) for r, c in tiles[start : start + tile_batch]]
+            batch = torch.cat([picture.index_select(2, r).index_select(3, c) for r, c in chunk])
             batch = batch.contiguous(memory_format=torch.channels_last).requires_grad_(True)
             with torch.autocast(
                 picture.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
                 loss = objective.per_sample(model, batch).sum() * weight
             (tile_grad,) = torch.autograd.grad(loss, batch)
-            for index, (rows, cols) in enumerate(chunk):
-                grad[..., rows, cols] = tile_grad[index]
+            for index, (tile_rows, tile_cols) in enumerate(chunk):
+                grad[0, :, tile_rows[:, None], tile_cols] = tile_grad[index]
     return grad
+
+
+def _rolled_positions(length: int, shift: int, device: torch.device) -> torch.Tensor:
+    # position i of the rolled picture shows pixel (i - shift) mod length of the picture
+    return (torch.arange(length, device=device) - shift).remainder_(length)
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ def from_pil(image: Image.Image, device: torch.device) -> torch.Tensor:
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """The first picture of an N x 3 x H x W tensor in [0, 1] as an RGB picture."""
-    array = tensor[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0)
+    array = tensor[0].clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0)
     return Image.fromarray(array.cpu().numpy())
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from engine import (
@@ -21,6 +22,7 @@ from engine import (
     decode,
     measure_objective,
 )
+from engine.dream import gradient
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = DreamParams(octaves=2, steps=4, seed=7, max_side=96)
@@ -191,6 +193,22 @@ def test_tiles_leave_no_seams(dreamer: Dreamer) -> None:
     photo_ratio = _seam_ratio(photo, [64, 128, 192])
     print(f"seam ratio: photo {photo_ratio:.2f}, tiled dream {jittered:.2f}")
     assert jittered < 1.25 * max(photo_ratio, 1.0)
+
+
+def test_jitter_rolls_each_tile_not_the_picture(dreamer: Dreamer) -> None:
+    """The shifted, tiled gradient is the gradient of the rolled picture, rolled back."""
+    params = DreamParams(layers=("strokes",))
+    model, objective = dreamer.objective(params)
+    picture = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(3))
+    dy, dx = 5, -13
+
+    def grad(x: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
+        return gradient(x, model=model, objective=objective, dtype=None, shift=shift, tile=64)
+
+    expected = torch.roll(grad(torch.roll(picture, (dy, dx), (2, 3)), (0, 0)), (-dy, -dx), (2, 3))
+    got = grad(picture, (dy, dx))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-8)
+    assert not torch.allclose(got, grad(picture, (0, 0)), rtol=1e-2, atol=0)
 
 
 MEASURE = """
