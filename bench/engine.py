@@ -17,16 +17,19 @@ import contextlib
 import ctypes
 import functools
 import gc
+import json
 import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
@@ -47,7 +50,13 @@ from bench.baselines import (  # noqa: E402
     naive_dream,
     peer_dream,
 )
-from engine import Dreamer, DreamParams, default_preset, resolve_device  # noqa: E402
+from engine import (  # noqa: E402
+    Dreamer,
+    DreamParams,
+    default_preset,
+    resolve_device,
+    use_cpu_threads,
+)
 from engine.params import BASE_STEP  # noqa: E402
 
 PHOTO = ROOT / "tests" / "data" / "astronaut.png"
@@ -273,10 +282,16 @@ def comparison_table(rows: list[tuple[Bench, int, float, list[Run]]]) -> list[st
 def sweep(
     bench: Bench, sizes: tuple[int, ...], settings: Classic, *, log: Callable[[str], None]
 ) -> list[str]:
-    """The engine alone from small to large pictures: time per megapixel and peak memory."""
+    """The engine alone from small to large pictures: time per megapixel and peak memory.
+
+    Each size runs in a fresh process, so that no allocator cache left by another size hides
+    or inflates its memory.
+    """
     lines = [
         f"Size sweep: engine, {bench.model} {'+'.join(bench.layers)}, tile "
-        f"{bench.params(512, settings).tile_size} px, one run each after a warm-up",
+        f"{bench.params(512, settings).tile_size} px; each size in a fresh process: a warm-up, "
+        "then one timed dream. Peak memory: the process's peak resident set above its size "
+        "once the model is loaded (on a GPU: CUDA memory allocated).",
         "",
         "| size | megapixels | s per dream | s per megapixel | peak memory "
         "| memory per added megapixel | first dream s |",
@@ -284,23 +299,57 @@ def sweep(
     ]
     previous: tuple[float, int] | None = None
     for size in sizes:
-        picture = photo(size)
         log(f"sweep {size}px")
-        first = bench.engine(picture, settings).seconds
-        timed = functools.partial(bench.engine, picture, settings)
-        run = measure("engine", timed, repeats=1, bench=bench, first_seconds=first)
+        point = _sweep_point_in_subprocess(bench, size)
+        seconds, peak, first = point["seconds"], point["peak_bytes"], point["first_seconds"]
         megapixels = size * size / 1e6
         # the slope of peak memory against pixels: what each further megapixel costs
         added = ""
-        if previous is not None and run.peak_bytes is not None:
-            added = _mb(int((run.peak_bytes - previous[1]) / (megapixels - previous[0])))
+        if previous is not None and peak is not None:
+            added = _mb(int((peak - previous[1]) / (megapixels - previous[0])))
         lines.append(
-            f"| {size} | {megapixels:.2f} | {run.seconds:.3f} | {run.seconds / megapixels:.3f} "
-            f"| {_mb(run.peak_bytes)} | {added} | {run.first_seconds:.2f} |"
+            f"| {size} | {megapixels:.2f} | {seconds:.3f} | {seconds / megapixels:.3f} "
+            f"| {_mb(peak)} | {added} | {first:.2f} |"
         )
-        if run.peak_bytes is not None:
-            previous = (megapixels, run.peak_bytes)
+        if peak is not None:
+            previous = (megapixels, peak)
     return lines
+
+
+def _sweep_point_in_subprocess(bench: Bench, size: int) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--sweep-point",
+        str(size),
+        "--models",
+        bench.model,
+        "--device",
+        str(bench.device),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"the {size} px sweep point failed:\n{result.stderr[-4000:]}")
+    point: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return point
+
+
+def sweep_point(bench: Bench, size: int, settings: Classic) -> dict[str, Any]:
+    """One size of the sweep, in this (fresh) process: a warm-up, then one timed dream."""
+    picture = photo(size)
+    if bench.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(bench.device)
+        start = torch.cuda.memory_allocated(bench.device)
+    else:
+        _trim_heap()
+        start = psutil.Process().memory_info().rss
+    first = bench.engine(picture, settings).seconds
+    seconds = bench.engine(picture, settings).seconds
+    if bench.device.type == "cuda":
+        peak: int | None = torch.cuda.max_memory_allocated(bench.device) - start
+    else:
+        peak = _rss_peak() - start if Path("/proc/self/status").exists() else None
+    return {"seconds": seconds, "first_seconds": first, "peak_bytes": peak}
 
 
 def _mb(peak: int | None) -> str:
@@ -355,6 +404,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="128 px, one repeat (sweep 128, 256): a smoke test"
     )
+    # internal: one size of the sweep, run by --sweep in a fresh process; prints one JSON line
+    parser.add_argument("--sweep-point", type=int, metavar="PX", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -365,12 +416,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
-    # one intra-op thread per physical core, decided once
-    torch.set_num_threads(psutil.cpu_count(logical=False) or 1)
+    use_cpu_threads()
     settings = Classic()
 
     def log(message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    if args.sweep_point is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench = load_bench(args.models[0], device, Path(tmp))
+            print(json.dumps(sweep_point(bench, args.sweep_point, settings)))
+        return 0
 
     load_before = os.getloadavg()[0]
     report: list[str] = []

@@ -26,6 +26,8 @@ class EngineSettings(BaseSettings):
     dream_models: Annotated[tuple[str, ...], NoDecode] = ("efficientnet_lite0",)
     # where the engine runs: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps
     dream_device: str = "auto"
+    # the engine's CPU threads; 0: one per physical core this process may use
+    dream_cpu_threads: int = Field(default=0, ge=0, le=1024)
     # the Redis of the celery backend (broker, results, limits): redis://[:password@]host:port/db
     dream_redis_url: str = "redis://127.0.0.1:6379/0"
     # DEBUG, INFO, WARNING or ERROR

@@ -83,9 +83,8 @@ class WorkerSettings(EngineSettings):
 def engine_runner(settings: WorkerSettings) -> Runner:
     """The engine on the worker's device, its models loaded now."""
     from bot.jobs.local import EngineRunner
-    from engine import Dreamer
 
-    return EngineRunner(Dreamer(device=settings.dream_device), preload=settings.dream_models)
+    return EngineRunner.from_settings(settings)
 
 
 def _load_runner_factory(spec: str) -> Callable[[WorkerSettings], Runner]:

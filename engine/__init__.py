@@ -12,7 +12,7 @@ from engine.animation import (
     zoom,
     zoom_bytes,
 )
-from engine.device import autocast_dtype, resolve_device
+from engine.device import autocast_dtype, cpu_cores, resolve_device, use_cpu_threads
 from engine.dream import Dreamer, Objective, dream, measure_objective
 from engine.errors import (
     BudgetExceeded,
@@ -105,6 +105,7 @@ __all__ = [
     "available_models",
     "check_content_type",
     "check_dimensions",
+    "cpu_cores",
     "decode",
     "decode_animation",
     "default_preset",
@@ -126,6 +127,7 @@ __all__ = [
     "probe_animation",
     "resolve_device",
     "resolve_layers",
+    "use_cpu_threads",
     "video_available",
     "zoom",
     "zoom_bytes",

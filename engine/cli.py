@@ -37,6 +37,7 @@ from engine import (
     encode_mp4,
     encode_webp,
     presets,
+    use_cpu_threads,
     zoom,
 )
 from engine.models import MODEL_DESCRIPTIONS, layer_names
@@ -159,6 +160,13 @@ def _dream_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="auto, cpu, cuda, cuda:N or mps (default auto)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU threads (default 0: one per physical core)",
+    )
     guide = parser.add_mutually_exclusive_group()
     guide.add_argument("--guide", type=Path, metavar="IMAGE", help="dream towards this picture")
     guide.add_argument(
@@ -226,10 +234,9 @@ def _dream(args: argparse.Namespace) -> int:
         raise _UsageError(f"cannot write '{output}': there is no folder '{output.parent}'")
     picture = decode(_read(args.input), max_side=params.max_side)
     guide = decode(_read(args.guide), max_side=params.max_side).rgb if args.guide else None
-    weights = {params.model: args.weights} if args.weights else None
 
     started = time.perf_counter()
-    dreamer = Dreamer(device=args.device, weights=weights)
+    dreamer = _dreamer(args, _weights(args, params))
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     try:
         dreamed = dreamer.dream(picture.rgb, params, guide=guide, progress=bar)
@@ -371,7 +378,7 @@ def _zoom(args: argparse.Namespace) -> int:
     settings = ZoomParams(**{k: v for k, v in options.items() if v is not None})
     picture = decode(_read(args.input), max_side=params.max_side)
     started = time.perf_counter()
-    dreamer = Dreamer(device=args.device, weights=_weights(args, params))
+    dreamer = _dreamer(args, _weights(args, params))
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     try:
         animation = zoom(dreamer, picture.rgb, params, settings, progress=bar)
@@ -408,7 +415,7 @@ def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
     if source.note is not None and not args.quiet:
         print(f"{PROG}: dreaming {source.note}", file=sys.stderr)
     started = time.perf_counter()
-    dreamer = Dreamer(device=args.device, weights=_weights(args, params))
+    dreamer = _dreamer(args, _weights(args, params))
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     try:
         animation = dream_frames(dreamer, source, params, settings, progress=bar)
@@ -418,6 +425,11 @@ def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
     _save_animation(animation, output, fmt)
     _summary(args, output, fmt, animation, params, dreamer, started)
     return 0
+
+
+def _dreamer(args: argparse.Namespace, weights: dict[str, str | Path] | None) -> Dreamer:
+    use_cpu_threads(args.threads or None)
+    return Dreamer(device=args.device, weights=weights)
 
 
 def _weights(args: argparse.Namespace, params: DreamParams) -> dict[str, str | Path] | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 
 from engine.errors import ParamsError
 
-__all__ = ["PRECISIONS", "autocast_dtype", "resolve_device"]
+__all__ = ["PRECISIONS", "autocast_dtype", "cpu_cores", "resolve_device", "use_cpu_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +72,55 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if device.type == "cpu" and _cpu_has_bf16():
         return torch.bfloat16
     return None
+
+
+def cpu_cores(*, cpus: Iterable[int] | None = None, sys_root: Path = Path("/sys")) -> int:
+    """The physical cores this process may use: its CPU affinity, hyperthread siblings counted
+    once, capped by a container's CPU quota (cgroup v2 or v1)."""
+    if cpus is None:
+        cpus = (
+            os.sched_getaffinity(0)
+            if hasattr(os, "sched_getaffinity")
+            else range(os.cpu_count() or 1)
+        )
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topology = sys_root / "devices" / "system" / "cpu" / f"cpu{cpu}" / "topology"
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            package, core = "cpu", str(cpu)
+        cores.add((package, core))
+    count = max(1, len(cores))
+    quota = _cpu_quota(sys_root / "fs" / "cgroup")
+    return count if quota is None else max(1, min(count, math.ceil(quota)))
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    # cgroup v2: "max 100000" or "<quota> <period>"; v1: cfs_quota_us is -1 when unlimited
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+
+
+def use_cpu_threads(threads: int | None = None) -> int:
+    """Set the process's intra-op threads for the CPU: ``threads``, or one per physical core.
+
+    Meant to be called once when a process starts: more threads than cores only contend.
+    """
+    count = threads if threads else cpu_cores()
+    if count < 1:
+        raise ParamsError(f"CPU threads must be 1 or more, not {count}.")
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    log.info("using %d CPU thread%s", count, "" if count == 1 else "s")
+    return count

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from bot.jobs.fair import FairQueue
 from engine.errors import DreamCancelled, DreamError
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.settings import EngineSettings, Settings
     from engine import Dreamer, Encoded, Progress
 
 __all__ = ["EngineRunner", "LocalBackend", "Runner"]
@@ -69,12 +70,15 @@ class EngineRunner:
     def factory(cls, settings: Settings) -> Callable[[], EngineRunner]:
         """Build the runner (and its `Dreamer`) in the worker thread, where it will be used."""
 
-        def make() -> EngineRunner:
-            from engine import Dreamer
+        return functools.partial(cls.from_settings, settings)
 
-            return cls(Dreamer(device=settings.dream_device), preload=settings.dream_models)
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> EngineRunner:
+        """The engine the settings describe: its device and CPU threads, its models loaded."""
+        from engine import Dreamer, use_cpu_threads
 
-        return make
+        use_cpu_threads(settings.dream_cpu_threads or None)
+        return cls(Dreamer(device=settings.dream_device), preload=settings.dream_models)
 
     def __call__(
         self,

@@ -316,3 +316,20 @@ async def test_a_job_that_ignores_cancel_is_abandoned_at_close(
     release.set()
     with pytest.raises(ShuttingDown, match="before your dream finished"):
         await job.result()
+
+
+def test_engine_runner_from_settings_sets_the_cpu_threads() -> None:
+    """The runner the settings build uses their device, CPU threads and models."""
+    import torch
+
+    from bot.jobs.local import EngineRunner
+    from bot.settings import EngineSettings
+
+    before = torch.get_num_threads()
+    try:
+        settings = EngineSettings(_env_file=None, dream_device="cpu", dream_cpu_threads=1)  # type: ignore[call-arg]
+        runner = EngineRunner.from_settings(settings)
+        assert torch.get_num_threads() == 1
+        assert runner.loaded == ["efficientnet_lite0"]
+    finally:
+        torch.set_num_threads(before)

@@ -14,6 +14,7 @@ ENV_NAMES = (
     "DISCORD_TOKEN",
     "DREAM_MODELS",
     "DREAM_DEVICE",
+    "DREAM_CPU_THREADS",
     "DREAM_MAX_SIDE",
     "DREAM_QUEUE_LIMIT",
     "DREAM_USER_QUEUE_LIMIT",
@@ -123,3 +124,10 @@ def test_invalid_values_give_one_line_each(
     lines = settings_problems(caught.value)
     assert len(lines) == 1
     assert lines[0].startswith(f"{name} is invalid") and says in lines[0]
+
+
+def test_cpu_threads_default_to_the_cores_and_refuse_negatives() -> None:
+    """DREAM_CPU_THREADS is 0 (one per physical core) by default and cannot be negative."""
+    assert Settings(_env_file=None, discord_token="t").dream_cpu_threads == 0  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="dream_cpu_threads"):
+        Settings(_env_file=None, discord_token="t", dream_cpu_threads=-1)  # type: ignore[call-arg]
