@@ -12,7 +12,14 @@ import torch
 
 from engine.errors import ParamsError
 
-__all__ = ["PRECISIONS", "autocast_dtype", "cpu_cores", "resolve_device", "use_cpu_threads"]
+__all__ = [
+    "PRECISIONS",
+    "autocast_dtype",
+    "cpu_cores",
+    "resolve_device",
+    "tiles_that_fit",
+    "use_cpu_threads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +131,12 @@ def use_cpu_threads(threads: int | None = None) -> int:
         torch.set_num_threads(count)
     log.info("using %d CPU thread%s", count, "" if count == 1 else "s")
     return count
+
+
+def tiles_that_fit(
+    free_bytes: int, *, tile: int, bytes_per_pixel: float, share: float = 0.5, most: int = 64
+) -> int:
+    """How many ``tile`` x ``tile`` tiles one pass can take in ``share`` of the free memory,
+    from 1 (always at least one: the tile size itself is the user's choice) to ``most``."""
+    fits = int(free_bytes * share // (bytes_per_pixel * tile * tile))
+    return max(1, min(most, fits))

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from engine.device import autocast_dtype, resolve_device
+from engine.device import autocast_dtype, resolve_device, tiles_that_fit
 from engine.errors import DreamCancelled, ParamsError, PictureError
 from engine.imagenet import imagenet_class
 from engine.layers import resolve_layers
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[Progress], None]
 # the guide image's features are taken at this longest side, like Google's 224-ish guides
 GUIDE_SIDE = 320
+# the side of the picture that measures a pass's memory per pixel on a GPU
+PROBE_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,37 @@ class Dreamer:
             torch.backends.cudnn.benchmark = True
         self.weights = dict(weights or {})
         self.cache_dir = cache_dir
-        # batching tiles pays on a GPU; on a CPU one tile at a time keeps memory lowest
-        self.tile_batch = tile_batch or (4 if self.device.type == "cuda" else 1)
+        # None: on a GPU, as many tiles per pass as its free memory holds (see `tile_batch`); on
+        # a CPU one at a time, which keeps memory lowest and costs nothing in speed there
+        self._tile_batch = tile_batch
+        self._bytes_per_pixel: dict[tuple[str, tuple[str, ...], bool], float] = {}
+
+    def tile_batch(self, model: DreamModel, objective: Objective, tile: int) -> int:
+        """How many tiles one forward and backward pass takes.
+
+        On a GPU: as many as fit in half its free memory, from the memory one pass needs per
+        pixel, measured once per model and depth with a small probe.
+        """
+        if self._tile_batch is not None:
+            return self._tile_batch
+        if self.device.type != "cuda":
+            return 1
+        key = (model.name, objective.layers, objective.class_index is not None)
+        if key not in self._bytes_per_pixel:
+            self._bytes_per_pixel[key] = self._measure_bytes_per_pixel(model, objective)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return tiles_that_fit(free, tile=tile, bytes_per_pixel=self._bytes_per_pixel[key])
+
+    def _measure_bytes_per_pixel(self, model: DreamModel, objective: Objective) -> float:
+        side = max(PROBE_SIDE, 2 * model.min_side)
+        probe = torch.full((1, 3, side, side), 0.5, device=self.device)
+        torch.cuda.synchronize(self.device)
+        start = torch.cuda.memory_allocated(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        gradient(probe, model=model, objective=objective, dtype=self.dtype, tile=side)
+        torch.cuda.synchronize(self.device)
+        used = torch.cuda.max_memory_allocated(self.device) - start
+        return max(used, 1) / side**2
 
     def model(self, name: str) -> DreamModel:
         """The model, loaded on first use and reused after."""
@@ -282,7 +313,7 @@ class Dreamer:
             model=model,
             objective=objective,
             dtype=self.dtype,
-            tile_batch=self.tile_batch,
+            tile_batch=self.tile_batch(model, objective, params.tile_size),
             progress=progress,
             cancel=cancel,
         )

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import ParamsError, autocast_dtype, cpu_cores, resolve_device, use_cpu_threads
+from engine import (
+    Dreamer,
+    DreamParams,
+    ParamsError,
+    autocast_dtype,
+    cpu_cores,
+    resolve_device,
+    use_cpu_threads,
+)
+from engine.device import tiles_that_fit
 
 
 def _sysfs(root: Path, cores: dict[int, tuple[int, int]], cpu_max: str | None = None) -> Path:
@@ -98,3 +107,25 @@ def test_auto_device_and_precision_on_a_cpu_machine() -> None:
     assert autocast_dtype(torch.device("cpu"), "auto") in (None, torch.bfloat16)
     with pytest.raises(ParamsError, match="not a device"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize(
+    ("free_gib", "bytes_per_pixel", "expected"),
+    [(80, 600, 64), (2, 600, 6), (2, 6000, 1), (0, 600, 1)],
+)
+def test_tiles_that_fit_half_the_free_memory(
+    free_gib: int, bytes_per_pixel: int, expected: int
+) -> None:
+    """As many 512 px tiles as half the free memory holds, at least one and at most 64."""
+    free = free_gib * 2**30
+    assert tiles_that_fit(free, tile=512, bytes_per_pixel=bytes_per_pixel) == expected
+
+
+def test_a_cpu_dreamer_takes_one_tile_at_a_time_unless_told() -> None:
+    """On a CPU one tile per pass (lowest memory); an explicit tile_batch is used as given."""
+    params = DreamParams()
+    dreamer = Dreamer(device="cpu")
+    model, objective = dreamer.objective(params)
+    assert dreamer.tile_batch(model, objective, params.tile_size) == 1
+    told = Dreamer(device="cpu", tile_batch=3)
+    assert told.tile_batch(model, objective, params.tile_size) == 3
