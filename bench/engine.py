@@ -337,18 +337,10 @@ def _sweep_point_in_subprocess(bench: Bench, size: int) -> dict[str, Any]:
 def sweep_point(bench: Bench, size: int, settings: Classic) -> dict[str, Any]:
     """One size of the sweep, in this (fresh) process: a warm-up, then one timed dream."""
     picture = photo(size)
-    if bench.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(bench.device)
-        start = torch.cuda.memory_allocated(bench.device)
-    else:
-        _trim_heap()
-        start = psutil.Process().memory_info().rss
-    first = bench.engine(picture, settings).seconds
-    seconds = bench.engine(picture, settings).seconds
-    if bench.device.type == "cuda":
-        peak: int | None = torch.cuda.max_memory_allocated(bench.device) - start
-    else:
-        peak = _rss_peak() - start if Path("/proc/self/status").exists() else None
+    with PeakMemory(bench.device) as memory:
+        first = bench.engine(picture, settings).seconds
+        seconds = bench.engine(picture, settings).seconds
+    peak = memory.peak
     return {"seconds": seconds, "first_seconds": first, "peak_bytes": peak}
 
 

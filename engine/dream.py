@@ -253,7 +253,7 @@ class Dreamer:
         self._bytes_per_pixel: dict[tuple[str, tuple[str, ...], bool], float] = {}
 
     def tile_batch(self, model: DreamModel, objective: Objective, tile: int) -> int:
-        """How many tiles one forward and backward pass takes.
+        """How many tiles of side ``tile`` (margins included) one forward and backward pass takes.
 
         On a GPU: as many as fit in half its free memory, from the memory one pass needs per
         pixel, measured once per model and depth with a small probe.
@@ -335,7 +335,7 @@ class Dreamer:
             model=model,
             objective=objective,
             dtype=self.dtype,
-            tile_batch=self.tile_batch(model, objective, params.tile_size),
+            tile_batch=self.tile_batch(model, objective, params.tile_size + 2 * TILE_MARGIN),
             progress=progress,
             cancel=cancel,
         )
