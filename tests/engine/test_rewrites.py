@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models.googlenet import Inception
 
 from engine.models import fold_batch_norms
-from engine.rewrites import FusedInception, SpaceToDepthConv, rewrite
+from engine.rewrites import FusedInception, SpaceToDepthConv, SubsampledDepthwiseConv, rewrite
 
 
 def _value_and_gradient(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,6 +44,29 @@ def test_space_to_depth_conv_is_the_stride_2_conv(
     x = torch.rand(2, 3, *size)
     expected, expected_grad = _value_and_gradient(conv, x)
     got, got_grad = _value_and_gradient(SpaceToDepthConv(conv), x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kernel=st.sampled_from([3, 5]),
+    padding=st.integers(0, 2),
+    size=st.tuples(st.integers(7, 21), st.integers(7, 21)),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_subsampled_depthwise_conv_is_the_strided_one(
+    kernel: int, padding: int, size: tuple[int, int], bias: bool, seed: int
+) -> None:
+    """A stride-2 depthwise conv run at stride 1 and subsampled: same output and gradient."""
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(6, 6, kernel, stride=2, padding=padding, groups=6, bias=bias)
+    conv.requires_grad_(False)
+    x = torch.rand(2, 6, *size)
+    expected, expected_grad = _value_and_gradient(conv, x)
+    got, got_grad = _value_and_gradient(SubsampledDepthwiseConv(conv), x)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
@@ -86,11 +109,25 @@ def test_rewrite_swaps_googlenets_stem_and_blocks_and_keeps_its_logits() -> None
     torch.testing.assert_close(net(x), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_rewrite_swaps_efficientnets_strided_depthwise_convs_and_keeps_its_logits() -> None:
+    """efficientnet_lite0: its four stride-2 depthwise convs are swapped; the logits stay."""
+    effnet = timm.create_model("efficientnet_lite0", pretrained=False).eval()
+    fold_batch_norms(effnet)
+    x = torch.rand(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = effnet(x)
+        assert rewrite(effnet) == 4
+        got = effnet(x)
+    assert sum(isinstance(m, SubsampledDepthwiseConv) for m in effnet.modules()) == 4
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_rewrite_leaves_what_would_not_pay_alone() -> None:
     """A 3x3 stem (efficientnet's) and blocks with unfolded batch norms stay as they are."""
     effnet = timm.create_model("efficientnet_lite0", pretrained=False).eval()
     fold_batch_norms(effnet)
-    assert rewrite(effnet) == 0
+    rewrite(effnet)
+    assert type(effnet.conv_stem) is nn.Conv2d
     unfolded = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
     unfolded.conv1 = nn.Identity()  # type: ignore[assignment]
     assert rewrite(unfolded) == 0
