@@ -7,7 +7,8 @@
 
 Prints Markdown tables (and writes them to --out). Every loop runs the classic dream (4 octaves
 x 1.4, 10 steps, jitter 32) on the same picture with the same jitter seed; times are medians of
---repeats after a warm-up; the objective is measured the same way for all (bench/baselines.py).
+--repeats after a warm-up, the loops taking turns; the objective is measured the same way for all
+(bench/baselines.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import functools
 import gc
 import json
 import os
@@ -150,26 +150,6 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(
-    loop: str,
-    run: Callable[[], LoopResult],
-    *,
-    repeats: int,
-    bench: Bench,
-    first_seconds: float = float("nan"),
-) -> Run:
-    """Median time of ``repeats`` runs (the caller warms up first); memory of the first run.
-
-    The objective is measured after the memory window: its full-size forward is not the loop's.
-    """
-    with PeakMemory(bench.device) as memory:
-        first = run()
-    results = [first, *(run() for _ in range(repeats - 1))]
-    seconds = statistics.median(r.seconds for r in results)
-    objective = bench.reference.objective(first.picture, bench.layers)
-    return Run(loop, seconds, first.steps, first_seconds, objective, memory.peak)
-
-
 # --- the loops ------------------------------------------------------------------------------------
 
 
@@ -246,16 +226,42 @@ def photo(size: int) -> Image.Image:
 def compare(
     bench: Bench, size: int, settings: Classic, *, repeats: int, log: Callable[[str], None]
 ) -> list[Run]:
-    """Engine, naive and peer on one model and size, each warmed up by one whole dream."""
+    """Engine, naive and peer on one model and size, each warmed up by one whole dream.
+
+    The timed runs take turns (engine, naive, peer, engine, ...), so that a machine that slows
+    down or speeds up during the run weighs on every loop alike; each loop's time is its median,
+    its peak memory that of its first timed run. The objective is measured after the memory
+    window: its full-size forward is not the loop's.
+    """
     picture = photo(size)
-    runs = []
-    for name, loop in bench.loops().items():
+    loops = bench.loops()
+    firsts: dict[str, float] = {}
+    for name, loop in loops.items():
         log(f"{bench.model} {size}px {name}: warm-up")
-        first = loop(picture, settings).seconds
-        log(f"{bench.model} {size}px {name}: {repeats} timed")
-        timed = functools.partial(loop, picture, settings)
-        runs.append(measure(name, timed, repeats=repeats, bench=bench, first_seconds=first))
-    return runs
+        firsts[name] = loop(picture, settings).seconds
+    results: dict[str, list[LoopResult]] = {name: [] for name in loops}
+    peaks: dict[str, int | None] = {}
+    for turn in range(1, repeats + 1):
+        log(f"{bench.model} {size}px: timed turn {turn} of {repeats}")
+        for name, loop in loops.items():
+            if turn > 1:
+                results[name].append(loop(picture, settings))
+                continue
+            # only the first turn: the memory window hands freed memory back to the system
+            with PeakMemory(bench.device) as memory:
+                results[name].append(loop(picture, settings))
+            peaks[name] = memory.peak
+    return [
+        Run(
+            name,
+            statistics.median(result.seconds for result in runs),
+            runs[0].steps,
+            firsts[name],
+            bench.reference.objective(runs[0].picture, bench.layers),
+            peaks[name],
+        )
+        for name, runs in results.items()
+    ]
 
 
 def comparison_table(rows: list[tuple[Bench, int, float, list[Run]]]) -> list[str]:
