@@ -23,6 +23,16 @@ def _value_and_gradient(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tenso
     return y.detach(), grad
 
 
+def _assert_computes_the_same(
+    original: nn.Module, rewritten: nn.Module, x: torch.Tensor, *, tolerance: float = 1e-5
+) -> None:
+    expected, expected_grad = _value_and_gradient(original, x)
+    got, got_grad = _value_and_gradient(rewritten, x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=tolerance, atol=tolerance)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     kernel=st.tuples(st.integers(5, 8), st.integers(5, 8)),
@@ -41,12 +51,7 @@ def test_space_to_depth_conv_is_the_stride_2_conv(
     """Any kernel, padding and picture size (odd or even): same output, same input gradient."""
     torch.manual_seed(seed)
     conv = nn.Conv2d(3, 8, kernel, stride=2, padding=padding, bias=bias).requires_grad_(False)
-    x = torch.rand(2, 3, *size)
-    expected, expected_grad = _value_and_gradient(conv, x)
-    got, got_grad = _value_and_gradient(SpaceToDepthConv(conv), x)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
+    _assert_computes_the_same(conv, SpaceToDepthConv(conv), torch.rand(2, 3, *size))
 
 
 @settings(max_examples=30, deadline=None)
@@ -64,12 +69,7 @@ def test_subsampled_depthwise_conv_is_the_strided_one(
     torch.manual_seed(seed)
     conv = nn.Conv2d(6, 6, kernel, stride=2, padding=padding, groups=6, bias=bias)
     conv.requires_grad_(False)
-    x = torch.rand(2, 6, *size)
-    expected, expected_grad = _value_and_gradient(conv, x)
-    got, got_grad = _value_and_gradient(SubsampledDepthwiseConv(conv), x)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-5, atol=1e-5)
+    _assert_computes_the_same(conv, SubsampledDepthwiseConv(conv), torch.rand(2, 6, *size))
 
 
 def _folded_googlenet() -> nn.Module:
@@ -89,12 +89,8 @@ def test_fused_inception_is_the_block() -> None:
     """Three 1x1 convolutions run as one give the block's output and input gradient."""
     block = _folded_googlenet().inception4c
     assert isinstance(block, Inception)
-    x = torch.randn(1, 512, 14, 11)
-    expected, expected_grad = _value_and_gradient(block, x)
     fused = FusedInception(block)
-    got, got_grad = _value_and_gradient(fused, x)
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(got_grad, expected_grad, rtol=1e-4, atol=1e-4)
+    _assert_computes_the_same(block, fused, torch.randn(1, 512, 14, 11), tolerance=1e-4)
     assert sum(isinstance(m, nn.Conv2d) for m in fused.modules()) == 4
 
 
