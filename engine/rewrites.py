@@ -109,31 +109,30 @@ def _bias(conv: nn.Conv2d) -> Tensor:
     return conv.bias.detach()
 
 
-def _blockable(module: nn.Conv2d) -> bool:
-    # A picture's wide stem: thin input, stride 2, plain zero padding. A 3x3 kernel padded to
-    # 4x4 wastes too much: measured on a CPU, blocks pay from 5x5 up (GoogLeNet's 7x7: -38 %).
+def _plain_stride_2(conv: nn.Conv2d) -> bool:
+    # a plain Conv2d (no subclass with a forward of its own), stride 2, zero padding in pixels
     return (
-        type(module) is nn.Conv2d
-        and module.in_channels <= 4
-        and min(module.kernel_size) >= 5
-        and module.stride == (2, 2)
-        and module.dilation == (1, 1)
-        and module.groups == 1
-        and module.padding_mode == "zeros"
-        and isinstance(module.padding, tuple)
+        type(conv) is nn.Conv2d
+        and conv.stride == (2, 2)
+        and conv.dilation == (1, 1)
+        and conv.padding_mode == "zeros"
+        and isinstance(conv.padding, tuple)
     )
 
 
-def _subsamplable(module: nn.Conv2d) -> bool:
+def _blockable(conv: nn.Conv2d) -> bool:
+    # A picture's wide stem. A 3x3 kernel padded to 4x4 wastes too much: measured on a CPU,
+    # blocks pay from 5x5 up (GoogLeNet's 7x7: -38 %).
     return (
-        type(module) is nn.Conv2d
-        and module.groups > 1
-        and module.groups == module.in_channels == module.out_channels
-        and module.stride == (2, 2)
-        and module.dilation == (1, 1)
-        and module.padding_mode == "zeros"
-        and isinstance(module.padding, tuple)
+        _plain_stride_2(conv)
+        and conv.groups == 1
+        and conv.in_channels <= 4
+        and min(conv.kernel_size) >= 5
     )
+
+
+def _subsamplable(conv: nn.Conv2d) -> bool:
+    return _plain_stride_2(conv) and 1 < conv.groups == conv.in_channels == conv.out_channels
 
 
 def _fusable(module: Inception) -> bool:
