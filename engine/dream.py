@@ -162,9 +162,10 @@ def gradient(
     """The gradient, for a 1 x 3 x H x W picture, of the objective of that picture rolled by
     ``shift`` (the jitter), rolled back; computed tile by tile.
 
-    Each tile is gathered from the picture with the roll applied, so no rolled copy of the whole
-    picture is made. Each tile's objective is weighted by its share of the picture, so the tiles
-    add up to the objective of the whole and no tile's gradient is louder than its area.
+    Each tile is copied out of the picture with the roll applied, in at most four blocks (the roll
+    wraps once each way), so no rolled copy of the whole picture is made. Each tile's objective is
+    weighted by its share of the picture, so the tiles add up to the objective of the whole and no
+    tile's gradient is louder than its area.
     """
     height, width = picture.shape[-2:]
     area = height * width
@@ -178,39 +179,51 @@ def gradient(
         outer_cols = slice(max(0, cols.start - margin), min(width, cols.stop + margin))
         shape = (outer_rows.stop - outer_rows.start, outer_cols.stop - outer_cols.start)
         groups[shape].append((rows, cols, outer_rows, outer_cols))
-    rows_from = _rolled_positions(height, shift[0], picture.device)
-    cols_from = _rolled_positions(width, shift[1], picture.device)
     grad = torch.empty_like(picture)
     for (outer_h, outer_w), tiles in groups.items():
         weight = outer_h * outer_w / area
         for start in range(0, len(tiles), tile_batch):
             chunk = tiles[start : start + tile_batch]
-            batch = torch.cat(
-                [
-                    picture.index_select(2, rows_from[r]).index_select(3, cols_from[c])
-                    for _, _, r, c in chunk
-                ]
+            batch = torch.empty(
+                (len(chunk), 3, outer_h, outer_w),
+                device=picture.device,
+                memory_format=torch.channels_last,
             )
-            batch = batch.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+            for index, (_, _, outer_rows, outer_cols) in enumerate(chunk):
+                for to_rows, from_rows in _rolled_runs(outer_rows, shift[0], height):
+                    for to_cols, from_cols in _rolled_runs(outer_cols, shift[1], width):
+                        batch[index, :, to_rows, to_cols] = picture[0, :, from_rows, from_cols]
+            batch.requires_grad_(True)
             with torch.autocast(
                 picture.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
                 loss = objective.per_sample(model, batch).sum() * weight
             (tile_grad,) = torch.autograd.grad(loss, batch)
             for index, (rows, cols, outer_rows, outer_cols) in enumerate(chunk):
-                inner = tile_grad[
-                    index,
-                    :,
-                    rows.start - outer_rows.start : rows.stop - outer_rows.start,
-                    cols.start - outer_cols.start : cols.stop - outer_cols.start,
-                ]
-                grad[0, :, rows_from[rows][:, None], cols_from[cols]] = inner
+                top, left = rows.start - outer_rows.start, cols.start - outer_cols.start
+                for to_rows, from_rows in _rolled_runs(rows, shift[0], height):
+                    for to_cols, from_cols in _rolled_runs(cols, shift[1], width):
+                        grad[0, :, from_rows, from_cols] = tile_grad[
+                            index,
+                            :,
+                            top + to_rows.start : top + to_rows.stop,
+                            left + to_cols.start : left + to_cols.stop,
+                        ]
     return grad
 
 
-def _rolled_positions(length: int, shift: int, device: torch.device) -> torch.Tensor:
-    # position i of the rolled picture shows pixel (i - shift) mod length of the picture
-    return (torch.arange(length, device=device) - shift).remainder_(length)
+def _rolled_runs(window: slice, shift: int, length: int) -> list[tuple[slice, slice]]:
+    """Where positions ``window`` of a line rolled by ``shift`` come from: (positions in the
+    window, positions in the line) pairs, at most two, since the roll wraps at most once."""
+    runs = []
+    position = window.start
+    while position < window.stop:
+        source = (position - shift) % length
+        run = min(window.stop - position, length - source)
+        offset = position - window.start
+        runs.append((slice(offset, offset + run), slice(source, source + run)))
+        position += run
+    return runs
 
 
 @torch.no_grad()

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from engine import (
@@ -22,7 +24,7 @@ from engine import (
     decode,
     measure_objective,
 )
-from engine.dream import gradient
+from engine.dream import _rolled_runs, gradient
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = DreamParams(octaves=2, steps=4, seed=7, max_side=96)
@@ -211,6 +213,23 @@ def test_jitter_rolls_each_tile_not_the_picture(dreamer: Dreamer) -> None:
     got = grad(picture, (dy, dx))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-8)
     assert not torch.allclose(got, grad(picture, (0, 0)), rtol=1e-2, atol=0)
+
+
+@given(
+    length=st.integers(1, 300),
+    data=st.data(),
+    shift=st.integers(-400, 400),
+)
+def test_rolled_runs_are_the_rolled_positions(length: int, data: st.DataObject, shift: int) -> None:
+    start = data.draw(st.integers(0, length - 1))
+    stop = data.draw(st.integers(start + 1, length))
+    runs = _rolled_runs(slice(start, stop), shift, length)
+    rolled = torch.roll(torch.arange(length), shift)[start:stop]
+    assert len(runs) <= 2
+    got = torch.full((stop - start,), -1)
+    for to, source in runs:
+        got[to] = torch.arange(length)[source]
+    assert torch.equal(got, rolled)
 
 
 def test_tile_margins_bring_the_tiled_gradient_close_to_the_whole(dreamer: Dreamer) -> None:
