@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -54,6 +53,8 @@ from engine import (  # noqa: E402
     Dreamer,
     DreamParams,
     default_preset,
+    keep_freed_memory,
+    release_freed_memory,
     resolve_device,
     use_cpu_threads,
 )
@@ -100,7 +101,9 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
         else:
-            _trim_heap()
+            # what malloc keeps after a free would be reused unseen: hand it back first, so that
+            # the peak counts every byte the run needs
+            release_freed_memory()
             self._resettable = _reset_rss_peak()
             self._start = psutil.Process().memory_info().rss
         return self
@@ -111,13 +114,6 @@ class PeakMemory:
             self.peak = torch.cuda.max_memory_allocated(self.device) - self._start
         elif self._resettable:
             self.peak = _rss_peak() - self._start
-
-
-def _trim_heap() -> None:
-    # Memory that malloc keeps after a free stays resident and would be reused unseen: hand it
-    # back first, so that the peak counts every byte the run needs.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _reset_rss_peak() -> bool:
@@ -415,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
     use_cpu_threads()
+    keep_freed_memory()  # as the bot and the command line do; for every loop alike
     settings = Classic()
 
     def log(message: str) -> None:

@@ -47,6 +47,7 @@ from engine.frames import (
 )
 from engine.imagenet import IMAGENET_CLASSES, imagenet_class
 from engine.layers import PRESETS, Preset, default_preset, presets, resolve_layers
+from engine.memory import keep_freed_memory, release_freed_memory
 from engine.models import MODEL_DESCRIPTIONS, DreamModel, available_models, load_model
 from engine.params import DreamParams, Progress
 from engine.pictures import (
@@ -120,11 +121,13 @@ __all__ = [
     "estimate_animation",
     "estimate_zoom",
     "imagenet_class",
+    "keep_freed_memory",
     "load_model",
     "measure_objective",
     "plan_frames",
     "presets",
     "probe_animation",
+    "release_freed_memory",
     "resolve_device",
     "resolve_layers",
     "use_cpu_threads",

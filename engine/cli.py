@@ -36,6 +36,7 @@ from engine import (
     encode_gif,
     encode_mp4,
     encode_webp,
+    keep_freed_memory,
     presets,
     use_cpu_threads,
     zoom,
@@ -429,6 +430,7 @@ def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
 
 def _dreamer(args: argparse.Namespace, weights: dict[str, str | Path] | None) -> Dreamer:
     use_cpu_threads(args.threads or None)
+    keep_freed_memory()
     return Dreamer(device=args.device, weights=weights)
 
 

@@ -19,6 +19,7 @@ from bot.errors import JobCancelled, QueueFull, ShuttingDown, UserQueueFull
 from bot.jobs.base import Job, JobRequest, JobResult, JobState, JobStatus
 from bot.jobs.fair import FairQueue
 from engine.errors import DreamCancelled, DreamError
+from engine.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from bot.settings import EngineSettings, Settings
@@ -75,9 +76,10 @@ class EngineRunner:
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> EngineRunner:
         """The engine the settings describe: its device and CPU threads, its models loaded."""
-        from engine import Dreamer, use_cpu_threads
+        from engine import Dreamer, keep_freed_memory, use_cpu_threads
 
         use_cpu_threads(settings.dream_cpu_threads or None)
+        keep_freed_memory()
         return cls(Dreamer(device=settings.dream_device), preload=settings.dream_models)
 
     def __call__(
@@ -87,15 +89,19 @@ class EngineRunner:
         progress: Callable[[Progress], None],
         cancel: threading.Event,
     ) -> Encoded:
-        if request.kind != "dream":  # an animation or a zoom (bot/animation.py)
-            return run_moving(self.dreamer, request, progress=progress, cancel=cancel)
-        return self.dreamer.dream_bytes(
-            request.picture,
-            request.params,
-            max_bytes=request.max_bytes,
-            progress=progress,
-            cancel=cancel,
-        )
+        try:
+            if request.kind != "dream":  # an animation or a zoom (bot/animation.py)
+                return run_moving(self.dreamer, request, progress=progress, cancel=cancel)
+            return self.dreamer.dream_bytes(
+                request.picture,
+                request.params,
+                max_bytes=request.max_bytes,
+                progress=progress,
+                cancel=cancel,
+            )
+        finally:
+            # the passes kept what they freed (keep_freed_memory); an idle bot need not
+            release_freed_memory()
 
     def describe(self) -> str:
         text = f"engine on {self.dreamer.device}, models {', '.join(self.loaded) or 'none'}"

@@ -318,18 +318,48 @@ async def test_a_job_that_ignores_cancel_is_abandoned_at_close(
         await job.result()
 
 
-def test_engine_runner_from_settings_sets_the_cpu_threads() -> None:
-    """The runner the settings build uses their device, CPU threads and models."""
+def test_engine_runner_from_settings_sets_the_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner the settings build uses their device, CPU threads and models, and keeps the
+    memory its passes free for the next pass."""
     import torch
 
+    import engine
     from bot.jobs.local import EngineRunner
     from bot.settings import EngineSettings
 
+    kept: list[bool] = []
+    monkeypatch.setattr(engine, "keep_freed_memory", lambda: kept.append(True) or True)
     before = torch.get_num_threads()
     try:
         settings = EngineSettings(_env_file=None, dream_device="cpu", dream_cpu_threads=1)  # type: ignore[call-arg]
         runner = EngineRunner.from_settings(settings)
         assert torch.get_num_threads() == 1
         assert runner.loaded == ["efficientnet_lite0"]
+        assert kept == [True]
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_engine_runner_hands_memory_back_after_each_job(
+    monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    import bot.jobs.local as local
+
+    released: list[int] = []
+
+    class Dreamer:
+        def dream_bytes(self, *args: object, **kwargs: object) -> Encoded:
+            assert not released, "released before the job ended"
+            if fails:
+                raise UnknownLayer("no such layer")
+            return Encoded(data=b"png", format="PNG", filename="dream.png")
+
+    monkeypatch.setattr(local, "release_freed_memory", lambda: released.append(1))
+    runner = local.EngineRunner(Dreamer())  # type: ignore[arg-type]
+    if fails:
+        with pytest.raises(UnknownLayer):
+            runner(request(1), progress=lambda _: None, cancel=threading.Event())
+    else:
+        runner(request(1), progress=lambda _: None, cancel=threading.Event())
+    assert released == [1]
