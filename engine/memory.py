@@ -2,8 +2,8 @@
 
 glibc's malloc hands freed memory back to the kernel once more than a small, self-adjusting amount
 is free. A pass allocates and frees its activations (tens of megabytes), so by default every pass
-page-faults all of them in again: at 512 px that was 44 000–200 000 faults and 0.1–0.4 s of kernel
-time per dream, 7–10 % of the dream.
+page-faults all of them in again: at 512 px that was 39 000–200 000 faults and 0.07–0.44 s of kernel
+time per dream: 7–17 % of the dream's time.
 """
 
 from __future__ import annotations
