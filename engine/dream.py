@@ -190,9 +190,9 @@ def gradient(
                 memory_format=torch.channels_last,
             )
             for index, (_, _, outer_rows, outer_cols) in enumerate(chunk):
-                for to_rows, from_rows in _rolled_runs(outer_rows, shift[0], height):
-                    for to_cols, from_cols in _rolled_runs(outer_cols, shift[1], width):
-                        batch[index, :, to_rows, to_cols] = picture[0, :, from_rows, from_cols]
+                blocks = _rolled_blocks(outer_rows, outer_cols, shift, height, width)
+                for (to_rows, to_cols), (from_rows, from_cols) in blocks:
+                    batch[index, :, to_rows, to_cols] = picture[0, :, from_rows, from_cols]
             batch.requires_grad_(True)
             with torch.autocast(
                 picture.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
@@ -200,16 +200,29 @@ def gradient(
                 loss = objective.per_sample(model, batch).sum() * weight
             (tile_grad,) = torch.autograd.grad(loss, batch)
             for index, (rows, cols, outer_rows, outer_cols) in enumerate(chunk):
-                top, left = rows.start - outer_rows.start, cols.start - outer_cols.start
-                for to_rows, from_rows in _rolled_runs(rows, shift[0], height):
-                    for to_cols, from_cols in _rolled_runs(cols, shift[1], width):
-                        grad[0, :, from_rows, from_cols] = tile_grad[
-                            index,
-                            :,
-                            top + to_rows.start : top + to_rows.stop,
-                            left + to_cols.start : left + to_cols.stop,
-                        ]
+                # the tile's own part of the window, in the window's coordinates
+                inner = tile_grad[
+                    index,
+                    :,
+                    rows.start - outer_rows.start : rows.stop - outer_rows.start,
+                    cols.start - outer_cols.start : cols.stop - outer_cols.start,
+                ]
+                blocks = _rolled_blocks(rows, cols, shift, height, width)
+                for (to_rows, to_cols), (from_rows, from_cols) in blocks:
+                    grad[0, :, from_rows, from_cols] = inner[:, to_rows, to_cols]
     return grad
+
+
+def _rolled_blocks(
+    rows: slice, cols: slice, shift: tuple[int, int], height: int, width: int
+) -> list[tuple[tuple[slice, slice], tuple[slice, slice]]]:
+    """The window ``rows`` x ``cols`` of the picture rolled by ``shift``, as at most four blocks of
+    the picture: (rows and columns in the window, rows and columns in the picture) pairs."""
+    return [
+        ((to_rows, to_cols), (from_rows, from_cols))
+        for to_rows, from_rows in _rolled_runs(rows, shift[0], height)
+        for to_cols, from_cols in _rolled_runs(cols, shift[1], width)
+    ]
 
 
 def _rolled_runs(window: slice, shift: int, length: int) -> list[tuple[slice, slice]]:

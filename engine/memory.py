@@ -23,7 +23,7 @@ _M_MMAP_THRESHOLD = -3
 # buffers of big pictures, not a tile's activations. glibc's own ceiling for the threshold.
 MMAP_THRESHOLD = 32 * 1024 * 1024
 # free memory kept at the top of the heap before malloc trims it by itself: mallopt takes an int,
-# and its largest means never
+# and its largest (2 GiB) is in effect never
 TRIM_THRESHOLD = 2**31 - 1
 
 
