@@ -124,6 +124,7 @@ class BotRun:
 
 
 async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> BotRun:
+    from bot.__main__ import freeze_start_up
     from bot.bot import DreamBot
     from bot.settings import Settings
 
@@ -142,6 +143,7 @@ async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> BotR
     async with FakeDiscord() as fake:
         with point_discord_py_at(fake):
             bot = DreamBot(settings=settings)
+            freeze_start_up()  # as `python -m bot` does
             # discord.py waits this long after the last GUILD_CREATE before on_ready
             bot._connection.guild_ready_timeout = 0.05
             async with fake.running(bot, token="bench-token"):

@@ -4,6 +4,7 @@ signal, then shut down gracefully."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -18,7 +19,7 @@ from bot.logs import setup_logging
 from bot.settings import Settings
 from bot.storage import StorageError
 
-__all__ = ["main"]
+__all__ = ["freeze_start_up", "main"]
 
 log = logging.getLogger("bot")
 
@@ -48,8 +49,17 @@ def settings_problems(error: ValidationError) -> list[str]:
     return lines
 
 
+def freeze_start_up() -> None:
+    """Leave what start-up made (discord.py, torch, the bot's modules) out of full garbage
+    collections: it lives as long as the process. Each full collection scanned it all while
+    holding the GIL, which stalled the event loop for 200–280 ms at 430 000 objects."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _run(settings: Settings) -> int:
     bot = DreamBot(settings=settings)
+    freeze_start_up()
     loop = asyncio.get_running_loop()
     closing: list[asyncio.Task[None]] = []
 
