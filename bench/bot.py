@@ -28,7 +28,6 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
-
 from tests.bot.fake_discord import (  # noqa: E402
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     FakeDiscord,
@@ -178,7 +177,7 @@ async def bot_run(args: argparse.Namespace, data: bytes, data_dir: Path) -> BotR
                 sends = [await dream(i % args.users) for i in range(args.requests)]
                 probes: list[SentInteraction] = []
                 while not all(result(s) or failed(s) for s in sends):
-                    if bot.jobs.running is not None:
+                    if bot.jobs.running:
                         probes.append(await fake.send_command("layers", user=users[0]))
                     await asyncio.sleep(PROBE_INTERVAL_S)
                 monitor.recording = False

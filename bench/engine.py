@@ -4,6 +4,8 @@
     python bench/engine.py --sweep           # ... and time and memory from 256 to 2048 px
     python bench/engine.py --device cuda     # the same on a GPU
     python bench/engine.py --quick           # a small smoke run (128 px, one repeat)
+    python bench/engine.py --objectives      # only: a mix, a class, a guide and smooth vs one layer
+    python bench/engine.py --smooth-sheet docs/smooth.jpg   # only: every preset without/with smooth
 
 Prints Markdown tables (and writes them to --out). Every loop runs the classic dream (4 octaves
 x 1.4, 10 steps, jitter 32) on the same picture with the same jitter seed; times are medians of
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -32,7 +35,7 @@ from typing import Any
 
 import psutil
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as `python bench/engine.py`, Python puts bench/ first on the path, where this very file
@@ -54,6 +57,7 @@ from engine import (  # noqa: E402
     DreamParams,
     default_preset,
     keep_freed_memory,
+    presets,
     release_freed_memory,
     resolve_device,
     use_cpu_threads,
@@ -380,6 +384,102 @@ def _cpu_name() -> str:
     return platform.processor() or "CPU"
 
 
+# --- other objectives, and the smooth look -------------------------------------------------------
+
+OBJECTIVES_SIDE = 512
+GUIDE_PHOTO = ROOT / "tests" / "data" / "coffee.png"
+
+
+def objectives_section(
+    dreamer: Dreamer, model: str, *, size: int, repeats: int, log: Callable[[str], None]
+) -> list[str]:
+    """What a two-layer mix, a class, a guide picture and smooth cost against one layer: the
+    classic dream of each, a warm-up then medians of ``repeats``, the dreams taking turns."""
+    # the default preset, mixed with the next deeper one
+    table = presets(model)
+    single = default_preset(model)
+    deeper = table[min(table.index(single) + 1, len(table) - 1)]
+    base = DreamParams(model=model, layers=(single.name,), seed=0, max_side=size, smooth=False)
+    guide = Image.open(GUIDE_PHOTO).convert("RGB")
+    variants: dict[str, tuple[DreamParams, Image.Image | None]] = {
+        f"one layer ({single.name})": (base, None),
+        f"2-layer mix ({single.name}+{deeper.name})": (
+            dataclasses.replace(base, layers=(f"{single.name}+{deeper.name}",)),
+            None,
+        ),
+        "class (dream_of goldfish)": (dataclasses.replace(base, dream_of="goldfish"), None),
+        "guide picture": (base, guide),
+        "smooth": (dataclasses.replace(base, smooth=True), None),
+    }
+    picture = photo(size)
+
+    def run(params: DreamParams, guide_picture: Image.Image | None) -> float:
+        _sync(dreamer.device)
+        started = time.perf_counter()
+        dreamer.dream(picture, params, guide=guide_picture)
+        _sync(dreamer.device)
+        return time.perf_counter() - started
+
+    firsts = {}
+    for name, (params, guide_picture) in variants.items():
+        log(f"objectives {model} {size}px {name}: warm-up")
+        firsts[name] = run(params, guide_picture)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for turn in range(1, repeats + 1):
+        log(f"objectives {model} {size}px: timed turn {turn} of {repeats}")
+        for name, (params, guide_picture) in variants.items():
+            times[name].append(run(params, guide_picture))
+    medians = {name: statistics.median(runs) for name, runs in times.items()}
+    reference = medians[next(iter(variants))]
+    lines = [
+        f"Objectives: {model}, {size} px, the classic dream ({base.octaves} octaves x "
+        f"{base.octave_scale}, {base.steps} steps), medians of {repeats} after a warm-up, the "
+        "dreams taking turns; x one layer = median / the one layer's median.",
+        "",
+        "| objective | s per dream | x one layer | runs (s) | first dream s |",
+        "|---|---|---|---|---|",
+    ]
+    for name, median in medians.items():
+        runs = ", ".join(f"{t:.2f}" for t in times[name])
+        lines.append(
+            f"| {name} | {median:.3f} | {median / reference:.2f}x | {runs} | {firsts[name]:.2f} |"
+        )
+    return lines
+
+
+SHEET_CELL = 256
+SHEET_PHOTOS = ("astronaut", "chelsea", "coffee")
+
+
+def smooth_sheet(dreamer: Dreamer, model: str, path: Path, *, log: Callable[[str], None]) -> None:
+    """Every preset of ``model`` on every sample photo, without and with smooth, side by side
+    and labelled: the default dream (4 octaves x 10 steps) of a square crop, seed 1."""
+    font = ImageFont.load_default(size=15)
+    label_w, label_h, gap = 90, 24, 2
+    table = presets(model)
+    columns = [(name, smooth) for name in SHEET_PHOTOS for smooth in (False, True)]
+    width = label_w + len(columns) * (SHEET_CELL + gap)
+    height = label_h + len(table) * (SHEET_CELL + gap)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, (name, smooth) in enumerate(columns):
+        x = label_w + column * (SHEET_CELL + gap)
+        draw.text((x + 4, 4), f"{name}, {'smooth' if smooth else 'plain'}", fill="black", font=font)
+        with Image.open(ROOT / "tests" / "data" / f"{name}.png") as image:
+            square = ImageOps.fit(image.convert("RGB"), (SHEET_CELL, SHEET_CELL))
+        for row, preset in enumerate(table):
+            log(f"sheet: {preset.name} on {name}, smooth {smooth}")
+            params = DreamParams(
+                model=model, layers=(preset.name,), seed=1, max_side=SHEET_CELL, smooth=smooth
+            )
+            y = label_h + row * (SHEET_CELL + gap)
+            sheet.paste(dreamer.dream(square, params), (x, y))
+            if column == 0:
+                draw.text((4, y + 4), preset.name, fill="black", font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=82, optimize=True)
+
+
 # --- the command line -----------------------------------------------------------------------------
 
 
@@ -400,6 +500,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # internal: one size of the sweep, run by --sweep in a fresh process; prints one JSON line
     parser.add_argument("--sweep-point", type=int, metavar="PX", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--objectives",
+        action="store_true",
+        help=f"only: the cost of a 2-layer mix, a class, a guide and smooth against one layer, "
+        f"at {OBJECTIVES_SIDE} px (--quick: 128 px), on the first of --models",
+    )
+    parser.add_argument(
+        "--smooth-sheet",
+        type=Path,
+        metavar="PATH",
+        help="only: write every preset of the first of --models on the sample photos, without "
+        "and with smooth, side by side (docs/smooth.jpg)",
+    )
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -423,8 +536,29 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(sweep_point(bench, args.sweep_point, settings)))
         return 0
 
+    if args.smooth_sheet is not None:
+        smooth_sheet(Dreamer(device=device), args.models[0], args.smooth_sheet, log=log)
+        return 0
+
     load_before = os.getloadavg()[0]
     report: list[str] = []
+    if args.objectives:
+        dreamer = Dreamer(device=device)
+        report += [
+            f"# Objectives benchmark ({machine(device, dreamer)})",
+            "",
+            *objectives_section(
+                dreamer,
+                args.models[0],
+                size=128 if args.quick else OBJECTIVES_SIDE,
+                repeats=args.repeats,
+                log=log,
+            ),
+            "",
+            load_line(load_before),
+        ]
+        _write(report, args.out)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         benches = [load_bench(model, device, Path(tmp)) for model in args.models]
         report += [
@@ -466,12 +600,16 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ]
 
+    _write(report, args.out)
+    return 0
+
+
+def _write(report: list[str], out: Path | None) -> None:
     text = "\n".join(report) + "\n"
     print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    return 0
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Benchmark of the Celery backend with real `deepdream-worker` processes on the CPU: throughput
 with 1, 2 and 3 workers (dreams/min), the queue's latency overhead per job against the local
-backend, and the time to recover a job after its worker is SIGKILLed.
+backend, and, with the default lease and heartbeat, the time from SIGKILLing a job's worker to
+the job running again elsewhere and to its answer.
 
     python bench/scale.py --workers 1,2,3 --jobs 12 --side 64 --steps 2 --octaves 1
+    python bench/scale.py --workers 2 --kills 5 --no-throughput     # recovery only
 
 Redis: --redis-url, else $DREAM_TEST_REDIS_URL, else a private redis-server on a free port.
 """
@@ -33,8 +35,8 @@ import redis  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bot.jobs import Job, JobRequest, JobState, LocalBackend  # noqa: E402
-from bot.jobs.celery_backend import CeleryBackend  # noqa: E402
-from bot.jobs.celery_store import Keys  # noqa: E402
+from bot.jobs.celery import CeleryBackend  # noqa: E402
+from bot.jobs.celery.store import Keys  # noqa: E402
 from engine import DreamParams  # noqa: E402
 
 MODEL = "efficientnet_lite0"
@@ -79,16 +81,15 @@ class Fleet:
                 "DREAM_DEVICE": "cpu",
                 "DREAM_MODELS": MODEL,
                 "DREAM_WORKER_NAME": name,
-                "DREAM_JOB_TIMEOUT_S": str(self.args.visibility - 2),
-                "DREAM_VISIBILITY_TIMEOUT_S": str(self.args.visibility),
-                "DREAM_RESTORE_INTERVAL_S": str(self.args.restore),
                 "OMP_NUM_THREADS": str(self.args.threads),
                 "PYTHONPATH": str(ROOT),
                 "LOG_LEVEL": "WARNING",
             }
+            if self.args.lease is not None:
+                env["DREAM_LEASE_S"] = str(self.args.lease)
             with (self.folder / f"{name}.log").open("ab") as log:
                 self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "bot.worker"],
+                    [sys.executable, "-m", "bot.jobs.celery.worker"],
                     cwd=self.folder,
                     env=env,
                     stdout=log,
@@ -155,23 +156,28 @@ async def running(job: Job) -> None:
 
 
 async def recovery(
-    backend: CeleryBackend, fleet: Fleet, picture: bytes, args: argparse.Namespace
-) -> tuple[float, float]:
-    """SIGKILL the worker of a running job: seconds until another worker starts it again, and
-    until its result arrives."""
-    job = await backend.submit(request(3000, picture, args, steps=args.kill_steps))
-    await running(job)
+    backend: CeleryBackend, fleet: Fleet, picture: bytes, args: argparse.Namespace, user: int
+) -> tuple[float, float, float, str]:
+    """SIGKILL the worker of a job the moment it runs: seconds until another worker starts it
+    again, until its answer arrives, the engine's seconds for that answer, and its attempts."""
+    job = await backend.submit(request(user, picture, args, steps=args.kill_steps))
+    async for status in job.watch():
+        if status.state is JobState.RUNNING:
+            break
     victim = fleet.redis.hget(KEYS.job(job.id), "worker").decode()
     killed = time.perf_counter()
     fleet.kill(victim)
     restarted = None
     while not job.done():
         worker = fleet.redis.hget(KEYS.job(job.id), "worker")
-        if restarted is None and worker is not None and worker.decode() != victim:
+        state = fleet.redis.hget(KEYS.job(job.id), "state")
+        if restarted is None and state == b"running" and worker not in (None, b"", victim.encode()):
             restarted = time.perf_counter() - killed
         await asyncio.sleep(0.05)
-    await job.result()
-    return restarted or float("nan"), time.perf_counter() - killed
+    result = await job.result()
+    answered = time.perf_counter() - killed
+    attempts = (fleet.redis.hget(KEYS.job(job.id), "attempts") or b"?").decode()
+    return restarted or float("nan"), answered, result.seconds, attempts
 
 
 async def local_overheads(picture: bytes, args: argparse.Namespace) -> list[float]:
@@ -207,8 +213,8 @@ async def main(args: argparse.Namespace) -> None:
         f"settings: {args.side} px, {args.steps} steps x {args.octaves} octave(s), {MODEL}, "
         f"{args.jobs} jobs, {args.threads} torch thread(s) per worker, {os.cpu_count()} CPUs"
     )
-    tuning = f"visibility timeout {args.visibility:g} s, restore every {args.restore:g} s"
-    print(f"recovery tuning: {tuning}")
+    lease = "the default" if args.lease is None else f"{args.lease:g} s"
+    print(f"recovery: lease {lease}, the bot's default heartbeat (checks leases each beat)")
     for count in args.workers:
         client = redis.Redis.from_url(url)
         client.flushdb()
@@ -225,9 +231,10 @@ async def main(args: argparse.Namespace) -> None:
                     for n in range(count)
                 ]
             )
-            rate = await throughput(backend, picture, args)
-            print(f"{count} worker(s): {rate:6.1f} dreams/min  (workers ready in {ready:.1f} s)")
-            if count == 1:
+            if args.throughput:
+                rate = await throughput(backend, picture, args)
+                print(f"{count} worker(s): {rate:6.1f} dreams/min (workers ready in {ready:.1f} s)")
+            if count == 1 and args.throughput:
                 celery = await overheads(backend, picture, args)
                 local = await local_overheads(picture, args)
                 print(
@@ -236,11 +243,17 @@ async def main(args: argparse.Namespace) -> None:
                     f"{(statistics.median(celery) - statistics.median(local)) * 1000:.0f} ms"
                 )
             if count >= 2:
-                restarted, done = await recovery(backend, fleet, picture, args)
-                print(
-                    f"recovery after SIGKILL: job started again on another worker after "
-                    f"{restarted:.1f} s, finished after {done:.1f} s"
-                )
+                for kill in range(args.kills):
+                    if kill:  # the killed worker is replaced, so each kill finds `count` workers
+                        fleet.start(1)
+                    restarted, done, engine_s, attempts = await recovery(
+                        backend, fleet, picture, args, user=3000 + kill
+                    )
+                    print(
+                        f"SIGKILL {kill + 1}: running again on another worker after "
+                        f"{restarted:.1f} s, answered after {done:.1f} s "
+                        f"(of which the second dream {engine_s:.1f} s; attempts {attempts})"
+                    )
         finally:
             await backend.close(timeout=0)
             fleet.stop()
@@ -278,9 +291,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--octaves", type=int, default=1)
     parser.add_argument("--kill-steps", type=int, default=60, help="steps of the killed job")
+    parser.add_argument("--kills", type=int, default=1, help="recoveries to time (2+ workers)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--visibility", type=float, default=10.0)
-    parser.add_argument("--restore", type=float, default=1.0)
+    parser.add_argument("--lease", type=float, default=None, help="DREAM_LEASE_S (default: its)")
+    parser.add_argument(
+        "--no-throughput", dest="throughput", action="store_false", help="time recovery only"
+    )
     args = parser.parse_args()
     args.workers = [int(n) for n in args.workers.split(",")]
     return args

@@ -11,7 +11,6 @@ import sys
 
 import aiohttp
 import discord
-from discord.ext import commands
 from pydantic import ValidationError
 
 from bot.bot import DreamBot
@@ -82,11 +81,7 @@ async def _run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_LOGIN
-    except (commands.ExtensionFailed, StorageError) as error:
-        # the store opens as its cog loads: discord.py wraps what it raised
-        problem = error.original if isinstance(error, commands.ExtensionFailed) else error
-        if not isinstance(problem, StorageError):
-            raise
+    except StorageError as problem:
         print(
             f"Cannot use the data in {settings.dream_data_dir}: {problem}. Start the version of "
             "the bot that wrote it, or set DREAM_DATA_DIR to another folder.",

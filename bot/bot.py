@@ -1,26 +1,23 @@
-"""`DreamBot`: the discord.py bot, its dependencies passed in, its cogs loaded and commands synced
-in `setup_hook`, and a graceful `close`."""
+"""`DreamBot`: the discord.py bot, its dependencies passed in; `setup_hook` opens the store and
+builds the dreams service before any cog loads, then loads the cogs and syncs the commands;
+`close` is graceful."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
 from bot.cooldowns import Cooldowns
+from bot.dreams import Dreams
 from bot.jobs import JobBackend, Resumable
 from bot.jobs.backends import backend_from_settings
-from bot.resumed import answer_resumed
 from bot.settings import Settings
+from bot.storage import Store
 from bot.sync import sync_commands
-
-if TYPE_CHECKING:
-    from bot.cogs.results import Dreams
 
 __all__ = ["EXTENSIONS", "PERMISSIONS", "DreamBot", "invite_url"]
 
@@ -59,7 +56,7 @@ def invite_url(application_id: int) -> str:
 class DreamBot(commands.Bot):
     """The DeepDream bot. ``jobs`` runs the dreams (default: as ``DREAM_BACKEND`` says)."""
 
-    # runs every dream for members, with the dreams' store; set by bot.cogs.results as it loads
+    # runs every dream for members, with the dreams' store; built in setup_hook, before the cogs
     dreams: Dreams
 
     def __init__(
@@ -84,14 +81,22 @@ class DreamBot(commands.Bot):
         self._extensions = tuple(extensions)
         self._inflight: set[asyncio.Task[object]] = set()
         self._shutdown: asyncio.Future[None] | None = None
+        self._store: Store | None = None
 
     async def setup_hook(self) -> None:
-        if isinstance(self.jobs, Resumable):  # jobs a stopped bot process left are answered here
-            self.jobs.on_resumed = functools.partial(answer_resumed, self)
+        await self.open_dreams()
         await self.jobs.start()
         for extension in self._extensions:
             await self.load_extension(extension)
         await self.sync_commands()
+
+    async def open_dreams(self) -> None:
+        """Open the store and build the dreams service the cogs are handed. A `StorageError`
+        (a data folder of a newer bot, an unreadable file) stops the start with its reason."""
+        self._store = await Store.open(self.settings.dream_data_dir)
+        self.dreams = Dreams(self, self._store)
+        if isinstance(self.jobs, Resumable):  # jobs a stopped bot process left are answered here
+            self.jobs.on_resumed = self.dreams.take_over
 
     async def sync_commands(self) -> bool:
         """Sync the commands (to the dev guild only, if set) when their definition changed."""
@@ -149,3 +154,5 @@ class DreamBot(commands.Bot):
             _, late = await asyncio.wait(answers, timeout=_REPLY_DRAIN_S)
             if late:
                 log.warning("%d answers were still being sent at shutdown", len(late))
+        if self._store is not None:
+            await self._store.close()

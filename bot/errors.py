@@ -3,21 +3,34 @@
     BotError
     ├── AttachmentRejected   the attachment cannot be dreamed (wrong kind, too big, missing)
     ├── OptionRejected       a command option the bot cannot use (unknown model)
+    ├── NotHere              dreams are not allowed in this channel
     ├── OnCooldown           the member asked again too soon
     ├── QueueFull            too many dreams waiting for everyone
     ├── UserQueueFull        this member already has as many dreams waiting as allowed
+    ├── AlreadyDreaming      a control was clicked again while its dream is on its way
+    ├── Gone                 the dream, or the picture a control needs, is no longer stored
+    ├── NotYours             someone else's dream, and no right to manage messages
+    ├── CannotReadVideo      an MP4 result cannot be read back to dream it deeper
     ├── JobCancelled         the dream was cancelled before it finished
-    └── ShuttingDown         the bot is stopping and takes no more work
+    ├── ShuttingDown         the bot is stopping and takes no more work
+    ├── JobFailed            (bot.jobs.celery) a worker reported a failure, with its message
+    └── CodecError           (bot.jobs.codec) a stored or sent dream cannot be read
 
-Engine errors (``engine.DreamError``) carry their own messages and are shown as they are.
+Engine errors (``engine.DreamError``) carry their own messages and are shown as they are;
+``bot.storage.StorageError`` is the operator's (a data folder the bot cannot use), not a member's.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyDreaming",
     "AttachmentRejected",
     "BotError",
+    "CannotReadVideo",
+    "Gone",
     "JobCancelled",
+    "NotHere",
+    "NotYours",
     "OnCooldown",
     "OptionRejected",
     "QueueFull",
@@ -40,6 +53,29 @@ class AttachmentRejected(BotError):
 
 class OptionRejected(BotError):
     """A command option the bot cannot use."""
+
+
+class NotHere(BotError):
+    """Dreams are not allowed in this channel of the server."""
+
+
+class AlreadyDreaming(BotError):
+    """The same control was clicked while its dream is still on its way."""
+
+    def __init__(self) -> None:
+        super().__init__("That dream is already on its way; it will appear in a moment.")
+
+
+class Gone(BotError):
+    """The dream, or the picture a control needs, is no longer stored."""
+
+
+class NotYours(BotError):
+    """Someone else's dream, and no right to manage messages here."""
+
+
+class CannotReadVideo(BotError):
+    """The result is an MP4 video, which the bot writes but cannot read back."""
 
 
 class OnCooldown(BotError):

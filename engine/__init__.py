@@ -16,6 +16,7 @@ from engine.device import autocast_dtype, cpu_cores, resolve_device, use_cpu_thr
 from engine.dream import Dreamer, Objective, dream, measure_objective
 from engine.errors import (
     BudgetExceeded,
+    DecodeTimeout,
     DecompressionBomb,
     DreamCancelled,
     DreamError,
@@ -46,15 +47,32 @@ from engine.frames import (
     video_available,
 )
 from engine.imagenet import IMAGENET_CLASSES, imagenet_class
-from engine.layers import PRESETS, Preset, default_preset, presets, resolve_layers
+from engine.layers import (
+    PRESETS,
+    Preset,
+    Recipe,
+    default_preset,
+    parse_recipe,
+    presets,
+    resolve_layers,
+)
 from engine.memory import keep_freed_memory, release_freed_memory
-from engine.models import MODEL_DESCRIPTIONS, DreamModel, available_models, load_model
-from engine.params import DreamParams, Progress
+from engine.models import (
+    MODEL_DESCRIPTIONS,
+    DreamModel,
+    available_models,
+    layer_channels,
+    layer_names,
+    load_model,
+)
+from engine.params import MAX_TERMS, DreamParams, Progress, recipe_terms
 from engine.pictures import (
     ACCEPTED_CONTENT_TYPES,
     ACCEPTED_FORMATS,
+    DEFAULT_BUDGET,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    DecodeBudget,
     Encoded,
     Picture,
     check_content_type,
@@ -62,14 +80,17 @@ from engine.pictures import (
     decode,
     encode,
 )
+from engine.sheet import contact_sheet, layer_sheet, sheet_params, sheet_stem, sheet_version
 
 __all__ = [
     "ACCEPTED_CONTENT_TYPES",
     "ACCEPTED_FORMATS",
     "ANIMATION_FORMATS",
+    "DEFAULT_BUDGET",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "IMAGENET_CLASSES",
+    "MAX_TERMS",
     "MODEL_DESCRIPTIONS",
     "PRESETS",
     "Animation",
@@ -77,6 +98,8 @@ __all__ = [
     "AnimationParams",
     "BudgetExceeded",
     "Cost",
+    "DecodeBudget",
+    "DecodeTimeout",
     "DecompressionBomb",
     "DreamCancelled",
     "DreamError",
@@ -96,6 +119,7 @@ __all__ = [
     "PictureTooLarge",
     "Preset",
     "Progress",
+    "Recipe",
     "TruncatedPicture",
     "UnknownClass",
     "UnknownLayer",
@@ -106,6 +130,7 @@ __all__ = [
     "available_models",
     "check_content_type",
     "check_dimensions",
+    "contact_sheet",
     "cpu_cores",
     "decode",
     "decode_animation",
@@ -122,14 +147,22 @@ __all__ = [
     "estimate_zoom",
     "imagenet_class",
     "keep_freed_memory",
+    "layer_channels",
+    "layer_names",
+    "layer_sheet",
     "load_model",
     "measure_objective",
+    "parse_recipe",
     "plan_frames",
     "presets",
     "probe_animation",
+    "recipe_terms",
     "release_freed_memory",
     "resolve_device",
     "resolve_layers",
+    "sheet_params",
+    "sheet_stem",
+    "sheet_version",
     "use_cpu_threads",
     "video_available",
     "zoom",

@@ -19,7 +19,7 @@ from PIL import Image
 from engine.errors import DreamCancelled, ParamsError
 from engine.frames import ANIMATION_FORMATS, Animation, decode_animation, encode_animation
 from engine.models import DEFAULT_MODEL
-from engine.params import DreamParams, Progress
+from engine.params import DreamParams, Progress, check_range
 from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode
 from engine.transforms import from_pil, octave_sizes, to_pil
 
@@ -53,11 +53,6 @@ SECONDS_PER_STEP = {"cpu": 0.02, "cuda": 0.008, "mps": 0.015}
 MODEL_COST = {"efficientnet_lite0": 1.0, "googlenet": 1.5, "inception_v3": 2.5, "vgg16": 8.0}
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ParamsError(f"{name} must be between {low:g} and {high:g}, not {value:g}.")
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ZoomParams:
     """An infinite zoom: each frame is the last one zoomed (and turned), then dreamed a little."""
@@ -74,11 +69,11 @@ class ZoomParams:
     fps: float = 12.0
 
     def __post_init__(self) -> None:
-        _check_range("frames", self.frames, 2, 1000)
-        _check_range("zoom", self.zoom, -0.3, 0.5)
-        _check_range("rotation", self.rotate, -45, 45)
-        _check_range("steps per frame", self.steps, 1, 50)
-        _check_range("frames per second", self.fps, 1, 60)
+        check_range("frames", self.frames, 2, 1000)
+        check_range("zoom", self.zoom, -0.3, 0.5)
+        check_range("rotation", self.rotate, -45, 45)
+        check_range("steps per frame", self.steps, 1, 50)
+        check_range("frames per second", self.fps, 1, 60)
         if self.zoom == 0 and self.rotate == 0:
             raise ParamsError("Give a zoom or a rotation, or nothing would move.")
 
@@ -108,14 +103,14 @@ class AnimationParams:
     max_side: int | None = None
 
     def __post_init__(self) -> None:
-        _check_range("blend", self.blend, 0.0, 0.99)
+        check_range("blend", self.blend, 0.0, 0.99)
         if self.follow_steps is not None:
-            _check_range("steps after the first frame", self.follow_steps, 1, 200)
-        _check_range("frame limit", self.max_frames, 1, 5000)
+            check_range("steps after the first frame", self.follow_steps, 1, 200)
+        check_range("frame limit", self.max_frames, 1, 5000)
         if self.max_pixels < 1:
             raise ParamsError("The pixel budget must be at least 1.")
         if self.max_side is not None:
-            _check_range("max side", self.max_side, 32, 8192)
+            check_range("max side", self.max_side, 32, 8192)
 
     def side(self, params: DreamParams) -> int:
         """The longest side of the frames for ``params``."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import TextIO
@@ -42,6 +44,7 @@ from engine import (
     zoom,
 )
 from engine.models import MODEL_DESCRIPTIONS, layer_names
+from engine.params import MAX_TERMS
 from engine.pictures import put_alpha
 
 __all__ = ["main"]
@@ -79,11 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _configure_logging()
     try:
-        if args and args[0] == "layers":
-            return _list_layers(_layers_parser().parse_args(args[1:]), sys.stdout)
-        if args and args[0] == "zoom":
-            return _zoom(_zoom_parser().parse_args(args[1:]))
-        return _dream(_dream_parser().parse_args(args))
+        parsed = _parser().parse_args(_with_command(args))
+        command: Callable[[argparse.Namespace], int] = parsed.run
+        return command(parsed)
     except _USAGE_ERRORS as error:
         return _fail(str(error), EXIT_USAGE)
     except _UsageError as error:
@@ -101,14 +102,61 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
 
 
-def _dream_parser() -> argparse.ArgumentParser:
-    defaults = DreamParams()
+_COMMANDS = ("dream", "layers", "zoom")
+
+
+def _with_command(args: list[str]) -> list[str]:
+    # `deepdream IN -o OUT` is `deepdream dream IN -o OUT`: the dream needs no command word
+    if args and (args[0] in _COMMANDS or args[0] in ("-h", "--help")):
+        return args
+    return ["dream", *args]
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
+        usage=f"{PROG} [dream] INPUT -o OUTPUT [options] | {PROG} layers [--model M] | "
+        f"{PROG} zoom INPUT -o OUTPUT [options]",
+        description="Dream a picture with DeepDream.",
+        epilog=f"`{PROG} COMMAND --help` describes each command's options.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    dream = commands.add_parser(
+        "dream",
+        prog=PROG,
+        help="dream a picture or every frame of an animation (the default command)",
         description="Dream a picture with DeepDream. `deepdream layers [--model M]` lists the "
         "models, their layer presets and (with --model) every layer name.",
-        epilog="example: deepdream photo.jpg -o dream.png --layers animals --steps 20",
+        epilog="example: deepdream photo.jpg -o dream.png --layers eyes+animals --steps 20",
     )
+    _add_dream_options(dream)
+    _add_animation_options(dream)
+    dream.set_defaults(run=_dream)
+    layers = commands.add_parser(
+        "layers",
+        prog=f"{PROG} layers",
+        help="list the models, their presets and layers",
+        description="List the models and their layer presets; with --model, every layer name too.",
+    )
+    layers.add_argument("--model", metavar="M", help="one model, with all of its raw layer names")
+    layers.set_defaults(run=lambda args: _list_layers(args, sys.stdout))
+    zoom = commands.add_parser(
+        "zoom",
+        prog=f"{PROG} zoom",
+        help="an infinite zoom into a picture",
+        description="An infinite zoom: each frame is the last one zoomed (and turned), then "
+        "dreamed a few steps at one octave. --steps is the steps per frame here.",
+        epilog="example: deepdream zoom photo.jpg -o zoom.gif --frames 48 --zoom 0.05",
+    )
+    _add_dream_options(zoom)
+    _add_animation_options(zoom)
+    _add_zoom_options(zoom)
+    zoom.set_defaults(run=_zoom)
+    return parser
+
+
+def _add_dream_options(parser: argparse.ArgumentParser) -> None:
+    defaults = DreamParams()
     parser.add_argument("input", metavar="INPUT", type=Path, help="PNG, JPEG, WebP or GIF picture")
     parser.add_argument(
         "-o",
@@ -126,7 +174,14 @@ def _dream_parser() -> argparse.ArgumentParser:
         "--layers",
         nargs="+",
         metavar="LAYER",
-        help="preset names or raw layer names (default: the model's default preset)",
+        help="preset names or raw layer names, mixed with + (eyes+animals, at most "
+        f"{MAX_TERMS}); layer:N dreams channel N alone (default: the model's default preset)",
+    )
+    parser.add_argument(
+        "--smooth",
+        action=argparse.BooleanOptionalAction,
+        help="normalise each frequency band of the gradient (Google's Laplacian pyramid): "
+        f"larger, smoother shapes (default {'on' if defaults.smooth else 'off'})",
     )
     parser.add_argument(
         "--octaves", type=int, metavar="N", help=f"pyramid levels (default {defaults.octaves})"
@@ -190,18 +245,7 @@ def _dream_parser() -> argparse.ArgumentParser:
         metavar="PATH|random",
         help="a local state-dict file for the model, or 'random' (untrained, for benchmarks)",
     )
-    _add_animation_options(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    return parser
-
-
-def _layers_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} layers",
-        description="List the models and their layer presets; with --model, every layer name too.",
-    )
-    parser.add_argument("--model", metavar="M", help="one model, with all of its raw layer names")
-    return parser
 
 
 def _params(args: argparse.Namespace) -> DreamParams:
@@ -216,6 +260,7 @@ def _params(args: argparse.Namespace) -> DreamParams:
         "max_side": args.max_side,
         "tile_size": args.tile_size,
         "dream_of": args.dream_of,
+        "smooth": args.smooth,
     }
     if args.layers is not None:
         options["layers"] = tuple(args.layers)
@@ -238,12 +283,8 @@ def _dream(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     dreamer = _dreamer(args, _weights(args, params))
-    bar = None if args.quiet else _ProgressBar(sys.stderr)
-    try:
+    with _progress_bar(args) as bar:
         dreamed = dreamer.dream(picture.rgb, params, guide=guide, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     _save(dreamed, picture.alpha, output, fmt)
     if not args.quiet:
         seconds = time.perf_counter() - started
@@ -303,15 +344,8 @@ def _add_animation_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _zoom_parser() -> argparse.ArgumentParser:
+def _add_zoom_options(parser: argparse.ArgumentParser) -> None:
     defaults = ZoomParams()
-    parser = _dream_parser()
-    parser.prog = f"{PROG} zoom"
-    parser.description = (
-        "An infinite zoom: each frame is the last one zoomed (and turned), then dreamed a few "
-        "steps at one octave. --steps is the steps per frame here."
-    )
-    parser.epilog = "example: deepdream zoom photo.jpg -o zoom.gif --frames 48 --zoom 0.05"
     group = parser.add_argument_group("zoom")
     group.add_argument(
         "--frames", type=int, metavar="N", help=f"frames to make (default {defaults.frames})"
@@ -331,7 +365,6 @@ def _zoom_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--fps", type=float, metavar="F", help=f"frames per second (default {defaults.fps:g})"
     )
-    return parser
 
 
 def _wants_animation(output: Path, source: Path) -> bool:
@@ -380,12 +413,8 @@ def _zoom(args: argparse.Namespace) -> int:
     picture = decode(_read(args.input), max_side=params.max_side)
     started = time.perf_counter()
     dreamer = _dreamer(args, _weights(args, params))
-    bar = None if args.quiet else _ProgressBar(sys.stderr)
-    try:
+    with _progress_bar(args) as bar:
         animation = zoom(dreamer, picture.rgb, params, settings, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     _save_animation(animation, output, fmt)
     _summary(args, output, fmt, animation, params, dreamer, started)
     return 0
@@ -417,12 +446,8 @@ def _dream_animation(args: argparse.Namespace, params: DreamParams) -> int:
         print(f"{PROG}: dreaming {source.note}", file=sys.stderr)
     started = time.perf_counter()
     dreamer = _dreamer(args, _weights(args, params))
-    bar = None if args.quiet else _ProgressBar(sys.stderr)
-    try:
+    with _progress_bar(args) as bar:
         animation = dream_frames(dreamer, source, params, settings, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     _save_animation(animation, output, fmt)
     _summary(args, output, fmt, animation, params, dreamer, started)
     return 0
@@ -485,7 +510,23 @@ def _list_layers(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"    {layer}", file=out)
     if args.model is None:
         print(f"\n`{PROG} layers --model M` lists every layer name of model M.", file=out)
+    print(
+        f"Mix up to {MAX_TERMS} presets or layers with + (--layers eyes+animals); "
+        "layer:N dreams channel N of a layer alone (--layers blocks.4:12).",
+        file=out,
+    )
     return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(args: argparse.Namespace) -> Iterator[_ProgressBar | None]:
+    """The bar on stderr (none with --quiet), ended with its newline however the dream ends."""
+    bar = None if args.quiet else _ProgressBar(sys.stderr)
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class _ProgressBar:

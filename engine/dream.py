@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from engine.errors import DreamCancelled, ParamsError, PictureError
 from engine.imagenet import imagenet_class
 from engine.layers import resolve_layers
 from engine.models import LOGITS, DreamModel, load_model
-from engine.params import DreamParams, Progress
+from engine.params import DreamParams, Progress, split_channel
 from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode, encode
-from engine.transforms import from_pil, octave_sizes, resize, tile_grid, to_pil
+from engine.transforms import from_pil, laplacian_normalize, octave_sizes, resize, tile_grid, to_pil
 
 __all__ = ["Dreamer", "Objective", "dream", "measure_objective"]
 
@@ -41,7 +42,9 @@ TILE_MARGIN = 32
 class Objective:
     """What the ascent maximises: per layer a normalised term, plus an optional class logit."""
 
+    # raw layer names, or "layer:N" for channel N of a layer alone (see `resolve_layers`)
     layers: tuple[str, ...]
+    # the channels of every layer that names none itself; None means all channels
     channels: tuple[int, ...] | None = None
     # per layer C x M guide features; when given, a layer's term follows the guide instead of L2
     guide: tuple[torch.Tensor, ...] | None = None
@@ -51,28 +54,52 @@ class Objective:
 
     def per_sample(self, model: DreamModel, batch: torch.Tensor) -> torch.Tensor:
         """The objective of each picture in an N x 3 x H x W batch, as an N-vector in fp32."""
-        wanted = self.layers if self.class_index is None else (*self.layers, LOGITS)
-        outputs = model.forward_layers(batch, wanted)
+        acts = self.activations(model, batch, logits=self.class_index is not None)
         total = torch.zeros(batch.shape[0], device=batch.device)
-        for index, act in enumerate(outputs[: len(self.layers)]):
-            act = self._select(act.float())
+        # each layer's term is a mean, so a large layer does not outweigh a small one
+        for index, act in enumerate(acts[: len(self.layers)]):
             if self.guide is not None:
                 total = total + self.guide_weight * _guided(act, self.guide[index])
             else:
                 total = total + act.square().mean(dim=(1, 2, 3))
         if self.class_index is not None:
-            total = total + self.class_weight * outputs[-1].float()[:, self.class_index]
+            total = total + self.class_weight * acts[-1][:, self.class_index, 0, 0]
         return total
 
-    def _select(self, act: torch.Tensor) -> torch.Tensor:
-        if self.channels is None:
+    def activations(
+        self, model: DreamModel, batch: torch.Tensor, *, logits: bool = False
+    ) -> list[torch.Tensor]:
+        """Each layer's N x C x H x W activations in fp32, only the channels dreamed (logits as
+        N x 1000 x 1 x 1); with ``logits``, the network's logits after them."""
+        names = [split_channel(layer) for layer in self.layers]
+        wanted = [name for name, _ in names]
+        outputs = model.forward_layers(batch, [*wanted, LOGITS] if logits else wanted)
+        acts = [
+            self._select(act, channel)
+            for act, (_, channel) in zip(outputs[: len(names)], names, strict=True)
+        ]
+        if logits:
+            acts.append(_four_d(outputs[-1].float()))
+        return acts
+
+    def _select(self, act: torch.Tensor, channel: int | None) -> torch.Tensor:
+        act = _four_d(act.float())
+        channels = (channel,) if channel is not None else self.channels
+        if channels is None:
             return act
-        if max(self.channels) >= act.shape[1]:
+        if max(channels) >= act.shape[1]:
             raise ParamsError(
                 f"This layer has channels 0 to {act.shape[1] - 1}; "
-                f"channel {max(self.channels)} does not exist."
+                f"channel {max(channels)} does not exist."
             )
-        return act[:, list(self.channels)]
+        if len(channels) == 1:
+            return act[:, channels[0] : channels[0] + 1]
+        return act[:, list(channels)]
+
+
+def _four_d(act: torch.Tensor) -> torch.Tensor:
+    # the logits are N x 1000: as N x 1000 x 1 x 1, a channel of them is one class
+    return act[:, :, None, None] if act.ndim == 2 else act
 
 
 def _guided(act: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
@@ -132,6 +159,10 @@ def dream(
                 margin=TILE_MARGIN,
                 tile_batch=tile_batch,
             )
+            if params.smooth:
+                # on the whole picture's gradient, not per tile: a tile's low band is not the
+                # picture's, and tiles normalised apart would show their borders
+                grad = laplacian_normalize(grad)
             # the mean absolute gradient, without a picture-sized temporary
             scale = params.step_size * grad.numel() / (torch.linalg.vector_norm(grad, ord=1) + 1e-8)
             picture.add_(grad.mul_(scale)).clamp_(0, 1)
@@ -316,24 +347,23 @@ class Dreamer:
     ) -> tuple[DreamModel, Objective]:
         """The model and the objective that ``params`` (and a guide picture) describe."""
         model = self.model(params.model)
-        layers = resolve_layers(model, params.layers)
         class_index = imagenet_class(params.dream_of) if params.dream_of is not None else None
-        guide_features = None
-        if guide is not None:
-            guide_features = self._guide_features(model, layers, guide)
         objective = Objective(
-            layers=layers,
+            layers=resolve_layers(model, params.layers),
             channels=params.channels,
-            guide=guide_features,
             guide_weight=params.guide_weight,
             class_index=class_index,
             class_weight=params.class_weight,
         )
+        if guide is not None:
+            objective = dataclasses.replace(
+                objective, guide=self._guide_features(model, objective, guide)
+            )
         return model, objective
 
     @torch.no_grad()
     def _guide_features(
-        self, model: DreamModel, layers: Sequence[str], guide: Image.Image
+        self, model: DreamModel, objective: Objective, guide: Image.Image
     ) -> tuple[torch.Tensor, ...]:
         small = guide.convert("RGB")
         small.thumbnail((GUIDE_SIDE, GUIDE_SIDE), Image.Resampling.LANCZOS)
@@ -341,8 +371,8 @@ class Dreamer:
         with torch.autocast(
             self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
         ):
-            acts = model.forward_layers(batch, layers)
-        return tuple(act[0].float().flatten(1) for act in acts)
+            acts = objective.activations(model, batch)
+        return tuple(act[0].flatten(1) for act in acts)
 
     def dream(
         self,

@@ -7,7 +7,8 @@ DreamError
 │   ├── UnsupportedFormat   a picture, but not PNG/JPEG/WebP/GIF
 │   ├── TruncatedPicture    cut off or corrupt
 │   ├── PictureTooLarge     too many pixels, frames or bytes
-│   └── DecompressionBomb   a small file that would unpack to a huge picture
+│   ├── DecompressionBomb   a small file that would unpack to a huge picture
+│   └── DecodeTimeout       unpacking ran past its time budget and was stopped
 ├── ParamsError             settings out of range (DreamParams, animation settings)
 ├── UnknownModel            no such model
 ├── UnknownLayer            no such layer or preset for a model
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "BudgetExceeded",
+    "DecodeTimeout",
     "DecompressionBomb",
     "DreamCancelled",
     "DreamError",
@@ -72,6 +74,10 @@ class PictureTooLarge(PictureError):
 
 class DecompressionBomb(PictureError):
     """A small file that would unpack into an enormous picture."""
+
+
+class DecodeTimeout(PictureError):
+    """Unpacking the picture ran past its time budget and was stopped."""
 
 
 class ParamsError(DreamError):

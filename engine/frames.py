@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,14 +14,17 @@ from typing import Any
 
 from PIL import Image, ImageSequence
 
-from engine.errors import BudgetExceeded, PictureTooLarge, TruncatedPicture, UnsupportedFormat
+from engine.errors import BudgetExceeded, EmptyPicture, PictureTooLarge, UnsupportedFormat
 from engine.pictures import (
-    ACCEPTED_FORMATS,
-    DECODE_ERRORS,
+    DEFAULT_BUDGET,
     DEFAULT_MAX_PIXELS,
+    DecodeBudget,
+    DecodeMeter,
     Encoded,
-    check_dimensions,
-    decode,
+    Layout,
+    decode_first,
+    read_layout,
+    untrusted,
 )
 
 __all__ = [
@@ -53,6 +54,11 @@ _MIN_FRAME_MS = 20
 MAX_SOURCE_FRAMES = 5_000
 # and the source pixels unpacked for that walk are capped at this many times the frame budget
 _SOURCE_WORK_FACTOR = 20
+# bytes a canvas pixel while one frame is gone through: Pillow's canvas, the previous one and the
+# frame's own pixels, then _flatten's RGBA, white background, blend and RGB (measured with
+# bench/pictures.py: about 20)
+_FRAME_BYTES = 28
+_WEBP_DECODER_BYTES = 8  # libwebp's decoder holds two RGBA canvases for as long as it is open
 
 _EXTENSIONS = {"GIF": "gif", "WEBP": "webp", "MP4": "mp4"}
 # lowest quality first: if that does not fit, no other quality will (see _fit_format)
@@ -108,34 +114,29 @@ class Animation:
 
 @dataclass(frozen=True)
 class AnimationInfo:
-    """What a picture file's header says: format, size and frame count."""
+    """What a picture file's headers say: format, size and frame count."""
 
     format: str  # one of ACCEPTED_FORMATS
-    size: tuple[int, int]  # width, height as stored
+    size: tuple[int, int]  # width, height of the first frame as stored
     frames: int
+    # canvas pixels unpacked to go through every frame: what decode_animation's work budget
+    # (DecodeBudget.max_work) counts; 0 when not known
+    work: int = 0
 
 
-def probe_animation(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> AnimationInfo:
-    """Format, size and frame count from the header alone (a GIF's blocks are walked, not
-    decoded); bytes that are no usable picture raise the error `decode` gives them."""
-    try:
-        with _quiet_pillow(), Image.open(io.BytesIO(data)) as im:
-            fmt, size = im.format or "", im.size
-            frames = 1 if fmt in ("JPEG", "MPO") else int(getattr(im, "n_frames", 1))
-    except (Image.DecompressionBombError, *DECODE_ERRORS):
-        fmt = ""
-    if fmt not in ACCEPTED_FORMATS:
-        # not ours, damaged or a bomb: decode says which, in the engine's words
-        picture = decode(data, max_pixels=max_pixels)
-        return AnimationInfo(picture.source_format, picture.rgb.size, picture.frames)
-    check_dimensions(
-        width=size[0],
-        height=size[1],
-        size_bytes=len(data),
-        max_pixels=max_pixels,
-        max_bytes=len(data),
-    )
-    return AnimationInfo(fmt, size, frames)
+def probe_animation(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, budget: DecodeBudget = DEFAULT_BUDGET
+) -> AnimationInfo:
+    """Format, size and frame count from the headers alone (nothing is decoded); every frame's
+    size, and the canvas it lands on, is checked as `decode` checks the first. Bytes that are no
+    usable picture raise the `PictureError` that `decode` gives them."""
+    if not data:
+        raise EmptyPicture("The file is empty; send PNG, JPEG, WebP or GIF.")
+    meter = DecodeMeter(budget, len(data))
+    with untrusted():
+        im, layout = read_layout(data, meter, max_pixels=max_pixels)
+        im.close()
+    return AnimationInfo(layout.format, layout.size, layout.frames, layout.work)
 
 
 @dataclass(frozen=True)
@@ -194,52 +195,75 @@ def decode_animation(
     max_pixels: int = 120 * 512 * 512,
     sample: bool = False,
     max_frame_pixels: int = DEFAULT_MAX_PIXELS,
+    budget: DecodeBudget = DEFAULT_BUDGET,
 ) -> Animation:
     """Every frame (or every n-th, with ``sample``) of an animated GIF, WebP or PNG, as RGB frames
     scaled to ``max_side``; a still picture gives one frame.
 
     The budget (``max_frames``, and ``max_pixels`` for frames x pixels per frame after scaling) is
-    checked from the header before any frame past the first is decoded. See-through pixels are
-    shown on white: the encoders write opaque frames.
+    checked from the headers before any frame past the first is decoded, as are every frame's
+    size (``max_frame_pixels``) and the work, memory and time of going through them all
+    (``budget``, one for the whole call). See-through pixels are shown on white: the encoders
+    write opaque frames.
     """
-    first = decode(data, max_pixels=max_frame_pixels, max_side=max_side)  # checks size and bombs
-    plan = plan_frames(
-        first.frames, first.rgb.size, max_frames=max_frames, max_pixels=max_pixels, sample=sample
-    )
-    with _quiet_pillow(), Image.open(io.BytesIO(data)) as im:
-        loop = im.info.get("loop")
-        source_pixels = im.width * im.height * plan.of
-        if first.frames == 1:
-            duration = _duration(im.info)
+    if not data:
+        raise EmptyPicture("The file is empty; send PNG, JPEG, WebP or GIF.")
+    meter = DecodeMeter(budget, len(data))
+    with untrusted():
+        first, layout = decode_first(data, meter, max_pixels=max_frame_pixels, max_side=max_side)
+        plan = plan_frames(
+            layout.frames,
+            first.rgb.size,
+            max_frames=max_frames,
+            max_pixels=max_pixels,
+            sample=sample,
+        )
+        if layout.frames == 1:
+            with read_layout(data, meter, max_pixels=max_frame_pixels)[0] as im:
+                loop, duration = im.info.get("loop"), _duration(im.info)
             return Animation((first.rgb,), (duration,), _loop(loop), None)
-        if source_pixels > _SOURCE_WORK_FACTOR * max_pixels:
+        width, height = layout.canvas
+        if layout.work > _SOURCE_WORK_FACTOR * max_pixels:
             raise BudgetExceeded(
-                f"This animation unpacks into {plan.of:,} frames of {im.width}×{im.height} "
+                f"This animation unpacks into {plan.of:,} frames of up to {width}×{height} "
                 "pixels, too much to go through here; please send a shorter or smaller one."
             )
-        frames, durations = _read_frames(im, plan)
+        meter.check_work(meter.work + layout.work, layout.frames)
+        meter.check_memory(_frames_bytes(layout, plan))
+        im, _ = read_layout(data, meter, max_pixels=max_frame_pixels)
+        with im:
+            loop = im.info.get("loop")
+            frames, durations = _read_frames(im, plan, meter, max_frame_pixels)
     return Animation(tuple(frames), tuple(durations), _loop(loop), plan.note)
 
 
-def _read_frames(im: Image.Image, plan: FramePlan) -> tuple[list[Image.Image], list[int]]:
+def _frames_bytes(layout: Layout, plan: FramePlan) -> int:
+    """The peak memory of going through every frame: the kept frames, and one frame's work."""
+    canvas = layout.canvas[0] * layout.canvas[1]
+    kept = len(plan.indices) * plan.size[0] * plan.size[1] * 4
+    per_pixel = _FRAME_BYTES + (_WEBP_DECODER_BYTES if layout.format == "WEBP" else 0)
+    return kept + per_pixel * canvas
+
+
+def _read_frames(
+    im: Image.Image, plan: FramePlan, meter: DecodeMeter, max_pixels: int
+) -> tuple[list[Image.Image], list[int]]:
     keep = set(plan.indices)
     frames: list[Image.Image] = []
     durations: list[int] = []
-    try:
-        for index, frame in enumerate(ImageSequence.Iterator(im)):
-            if index >= plan.of:
-                break
-            frame.load()  # WebP reads a frame's duration when it decodes it
-            duration = _duration(frame.info)
-            if index in keep:
-                frames.append(_flatten(frame, plan.size))
-                durations.append(duration)
-            else:  # a left-out frame's time goes to the kept one before it: same total time
-                durations[-1] += duration
-    except DECODE_ERRORS as error:
-        raise TruncatedPicture(
-            "This animation seems cut off or damaged; try sending it again, or save it anew."
-        ) from error
+    for index, frame in enumerate(ImageSequence.Iterator(im)):
+        if index >= plan.of:
+            break
+        # seeking read the frame's header, not its pixels: check it as the first was checked
+        meter.check_size(frame.size, max_pixels=max_pixels, what="A frame of this animation")
+        meter.spend(frame.width * frame.height, index + 1)
+        frame.load()  # WebP reads a frame's duration when it decodes it
+        duration = _duration(frame.info)
+        if index in keep:
+            frames.append(_flatten(frame, plan.size))
+            durations.append(duration)
+        else:  # a left-out frame's time goes to the kept one before it: same total time
+            durations[-1] += duration
     return frames, durations
 
 
@@ -263,15 +287,6 @@ def _duration(info: Mapping[Any, Any]) -> int:
 
 def _loop(value: object) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
-
-
-@contextmanager
-def _quiet_pillow() -> Iterator[None]:
-    # sizes are checked by decode() first; Pillow's own warnings are not for the person
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-        yield
 
 
 # --- encoding -----------------------------------------------------------------------------------

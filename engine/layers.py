@@ -6,10 +6,20 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.errors import UnknownLayer, UnknownModel
-from engine.models import DreamModel, available_models
+from engine.errors import ParamsError, UnknownLayer, UnknownModel
+from engine.models import DEFAULT_MODEL, DreamModel, available_models, layer_channels, layer_names
+from engine.params import CHANNEL_MARK, recipe_terms, split_channel
 
-__all__ = ["DEFAULT_PRESET", "PRESETS", "Preset", "default_preset", "presets", "resolve_layers"]
+__all__ = [
+    "DEFAULT_PRESET",
+    "PRESETS",
+    "Preset",
+    "Recipe",
+    "default_preset",
+    "parse_recipe",
+    "presets",
+    "resolve_layers",
+]
 
 
 @dataclass(frozen=True)
@@ -82,30 +92,96 @@ def default_preset(model: str) -> Preset:
     return next(p for p in presets(model) if p.name == DEFAULT_PRESET)
 
 
-def resolve_layers(model: DreamModel, names: Sequence[str]) -> tuple[str, ...]:
-    """Layer names for preset or raw layer names (any case); none gives the default preset."""
-    if not names:
-        return default_preset(model.name).layers
-    by_preset = {p.name.casefold(): p.layers for p in presets(model.name)}
-    by_layer = {layer.casefold(): layer for layer in model.layer_names}
-    layers: list[str] = []
-    for name in names:
-        key = name.strip().casefold()
-        if key in by_preset:
-            layers.extend(by_preset[key])
+@dataclass(frozen=True)
+class Recipe:
+    """A checked layer recipe of one model, in canonical order (shallow to deep, no repeats),
+    so that the same mix written in another order or case is the same recipe and dream."""
+
+    model: str
+    # what was asked for: preset names, raw layer names in the model's spelling, "layer:N"
+    terms: tuple[str, ...]
+    # what the dream maximises: raw layer names, "layer:N" for a single channel
+    layers: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "+".join(self.terms)
+
+
+def parse_recipe(recipe: str | Sequence[str], model: str | DreamModel = DEFAULT_MODEL) -> Recipe:
+    """Check a layer recipe such as ``eyes+animals`` or ``blocks.4:12+eyes`` against a model
+    (a name, or a loaded model) without loading any weights.
+
+    ``recipe``: one string, or several (the items of `DreamParams.layers`), each one or more
+    preset or raw layer names (any case) joined by ``+``, at most `MAX_TERMS` in all; a raw
+    layer may name one channel as ``layer:N``. Nothing at all gives the default preset.
+    Raises ParamsError (empty or malformed term, too many terms, a channel the layer does not
+    have), UnknownLayer (no such preset or layer, with the closest name) or UnknownModel.
+    """
+    name = model if isinstance(model, str) else model.name
+    choices = presets(name)
+    written = recipe_terms(recipe)
+    if not written:
+        default = default_preset(name)
+        return Recipe(name, (default.name,), default.layers)
+    known = layer_names(name) if isinstance(model, str) else model.layer_names
+    depth = {layer: position for position, layer in enumerate(known)}
+    by_preset = {p.name.casefold(): p for p in choices}
+    by_layer = {layer.casefold(): layer for layer in known}
+    terms: dict[str, tuple[tuple[int, int], ...]] = {}
+    layers: dict[str, tuple[int, int]] = {}
+    for text in written:
+        base, channel = split_channel(text)
+        key = base.casefold()
+        preset = by_preset.get(key)
+        if preset is not None and channel is None:
+            term, found = preset.name, preset.layers
         elif key in by_layer:
-            layers.append(by_layer[key])
+            layer = by_layer[key]
+            term = layer if channel is None else f"{layer}{CHANNEL_MARK}{channel}"
+            if channel is not None:
+                _check_channel(name, layer, channel)
+            found = (term,)
+        elif preset is not None:
+            raise ParamsError(
+                f"'{text}': a channel goes with a layer name, not a preset; {preset.name} "
+                f"dreams {'+'.join(preset.layers)}, so write e.g. {preset.layers[0]}:{channel}."
+            )
         else:
-            raise _unknown(model, name)
-    return tuple(dict.fromkeys(layers))
+            raise _unknown(name, choices, known, base)
+        for layer in found:
+            layer_name, layer_channel = split_channel(layer)
+            layers[layer] = (depth[layer_name], -1 if layer_channel is None else layer_channel)
+        terms[term] = tuple(sorted(layers[layer] for layer in found))
+    return Recipe(
+        name,
+        tuple(sorted(terms, key=lambda term: (terms[term], term))),
+        tuple(sorted(layers, key=lambda layer: layers[layer])),
+    )
 
 
-def _unknown(model: DreamModel, name: str) -> UnknownLayer:
-    choices = [p.name for p in presets(model.name)]
-    candidates = {c.casefold(): c for c in [*choices, *model.layer_names]}
+def resolve_layers(model: DreamModel, names: Sequence[str]) -> tuple[str, ...]:
+    """The layers (``layer`` or ``layer:N``) that preset names, raw layer names and recipes
+    such as ``eyes+blocks.4:12`` stand for, shallow to deep without repeats; none gives the
+    default preset. Raises as `parse_recipe` does."""
+    return parse_recipe(names, model).layers
+
+
+def _check_channel(model: str, layer: str, channel: int) -> None:
+    count = layer_channels(model)[layer]
+    if channel >= count:
+        raise ParamsError(
+            f"{layer} of {model} has channels 0 to {count - 1}; there is no channel {channel}."
+        )
+
+
+def _unknown(
+    model: str, choices: Sequence[Preset], layers: Sequence[str], name: str
+) -> UnknownLayer:
+    names = [p.name for p in choices]
+    candidates = {c.casefold(): c for c in [*names, *layers]}
     close = difflib.get_close_matches(name.strip().casefold(), list(candidates), n=1)
     hint = f" Did you mean '{candidates[close[0]]}'?" if close else ""
     return UnknownLayer(
-        f"{model.name} has no preset or layer '{name}'.{hint} "
-        f"Presets: {', '.join(choices)}. Layers: {', '.join(model.layer_names)}."
+        f"{model} has no preset or layer '{name}'.{hint} "
+        f"Presets: {', '.join(names)}. Layers: {', '.join(layers)}."
     )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import timm
@@ -32,6 +33,7 @@ __all__ = [
     "DreamModel",
     "available_models",
     "clear_model_cache",
+    "layer_channels",
     "layer_names",
     "load_model",
 ]
@@ -563,11 +565,45 @@ def clear_model_cache() -> None:
 
 def layer_names(name: str) -> tuple[str, ...]:
     """Every addressable layer of a model, without loading any weights."""
+    return _skeleton(name).layer_names
+
+
+def layer_channels(name: str) -> Mapping[str, int]:
+    """The number of channels of every layer of a model (the classes for "logits"), without
+    loading any weights: one forward of a small picture on the meta device, done once a model."""
+    return _CHANNELS.get(name) or _measure_channels(name)
+
+
+_CHANNELS: dict[str, Mapping[str, int]] = {}
+
+
+def _measure_channels(name: str) -> Mapping[str, int]:
+    model = _skeleton(name)
+    side = max(model.min_side, 64)
+    with torch.no_grad():
+        outputs = model.forward_layers(
+            torch.empty(1, 3, side, side, device="meta"), model.layer_names
+        )
+    channels = MappingProxyType(
+        {layer: out.shape[1] for layer, out in zip(model.layer_names, outputs, strict=True)}
+    )
+    _CHANNELS[name] = channels
+    return channels
+
+
+def _skeleton(name: str) -> DreamModel:
+    # the architecture on the meta device: shapes without weights, built in milliseconds
     spec = _spec(name)
     with torch.device("meta"):
         net = spec.build()
     layout = spec.layout(net)
     model = DreamModel(
-        name, layout.stages, layout.head, mean=spec.mean, std=spec.std, groups=layout.groups
+        name,
+        layout.stages,
+        layout.head,
+        mean=spec.mean,
+        std=spec.std,
+        groups=layout.groups,
+        min_side=spec.min_side,
     )
-    return model.layer_names
+    return model.eval().to("meta")

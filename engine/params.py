@@ -2,20 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.errors import ParamsError
 
-__all__ = ["DreamParams", "Progress"]
+__all__ = ["MAX_TERMS", "DreamParams", "Progress", "recipe_terms", "split_channel"]
 
 # Google's classic step was 1.5 on a 0..255 scale; 2.5 times that gives a clearly visible dream
 # on the default model in the default 4 x 10 steps (compared side by side on the sample photos).
 BASE_STEP = 3.75 / 255
+# the most presets or layers one dream mixes (`eyes+animals`): each adds its own term
+MAX_TERMS = 4
+# `blocks.4:12` dreams channel 12 of blocks.4 alone, as Google's notebook dreams single channels
+CHANNEL_MARK = ":"
+# chosen by looking at docs/smooth.png
+SMOOTH_DEFAULT = False
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise ParamsError unless ``low <= value <= high``, naming the setting."""
     if not low <= value <= high:
         raise ParamsError(f"{name} must be between {low:g} and {high:g}, not {value:g}.")
+
+
+def recipe_terms(layers: str | Sequence[str]) -> tuple[str, ...]:
+    """The terms of a layer recipe such as ``eyes+blocks.4:12``: every item split at ``+``,
+    stripped, repeats (in any case) dropped, in the order written. Raises ParamsError for an
+    empty term, a malformed channel or more than `MAX_TERMS` terms. Needs no model: presets and
+    layers are not looked up (`engine.layers.parse_recipe` does that)."""
+    if isinstance(layers, str):
+        # a blank text box means no choice, as an empty tuple does
+        items: Sequence[str] = (layers,) if layers.strip() else ()
+    else:
+        items = layers
+    terms: dict[str, str] = {}
+    for item in items:
+        for term in item.split("+"):
+            term = term.strip()
+            if not term and "+" in item:
+                raise ParamsError(
+                    f"'{item.strip()}' has an empty part: join presets or layers with + "
+                    "as in eyes+animals."
+                )
+            if not term:
+                raise ParamsError("Layer names cannot be empty.")
+            name, channel = split_channel(term)
+            key = name.casefold() if channel is None else f"{name.casefold()}:{channel}"
+            terms.setdefault(key, term)
+    if len(terms) > MAX_TERMS:
+        raise ParamsError(
+            f"Mix at most {MAX_TERMS} presets or layers, not {len(terms)} "
+            f"({'+'.join(terms.values())})."
+        )
+    return tuple(terms.values())
+
+
+def split_channel(term: str) -> tuple[str, int | None]:
+    """``"blocks.4:12"`` as ``("blocks.4", 12)``, ``"eyes"`` as ``("eyes", None)``."""
+    name, mark, number = term.partition(CHANNEL_MARK)
+    name, number = name.strip(), number.strip()
+    if not mark:
+        return name, None
+    if not name or not (number.isascii() and number.isdigit()):
+        raise ParamsError(
+            f"'{term.strip()}' is not a layer and a channel number: write one like blocks.4:12."
+        )
+    return name, int(number)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -23,7 +76,8 @@ class DreamParams:
     """Everything that decides how a picture is dreamed; validated on construction."""
 
     model: str = "efficientnet_lite0"
-    # preset names or raw module names; empty means the model's default preset
+    # preset names or raw module names, each item maybe a recipe like "eyes+blocks.4:12" (`+`
+    # mixes up to MAX_TERMS, `:N` dreams one channel); empty means the model's default preset
     layers: tuple[str, ...] = ()
     # dream only these channels of the chosen layers; None means all channels
     channels: tuple[int, ...] | None = None
@@ -47,23 +101,25 @@ class DreamParams:
     class_weight: float = 1.0
     # how much a guide image's features steer the dream, when one is given
     guide_weight: float = 1.0
+    # Laplacian-pyramid normalisation of each step's gradient (Google's lap_normalize): every
+    # band of spatial frequency gets the same weight, so large shapes grow as fast as fine grain
+    smooth: bool = SMOOTH_DEFAULT
 
     def __post_init__(self) -> None:
         if not self.model:
             raise ParamsError("Choose a model.")
-        if any(not name.strip() for name in self.layers):
-            raise ParamsError("Layer names cannot be empty.")
-        _check_range("octaves", self.octaves, 1, 10)
-        _check_range("octave scale", self.octave_scale, 1.05, 2.0)
-        _check_range("steps", self.steps, 1, 200)
-        _check_range("strength", self.strength, 0.05, 10.0)
-        _check_range("jitter", self.jitter, 0, 256)
-        _check_range("max side", self.max_side, 32, 8192)
-        _check_range("tile size", self.tile_size, 64, 4096)
-        _check_range("class weight", self.class_weight, 0.0, 100.0)
-        _check_range("guide weight", self.guide_weight, 0.0, 100.0)
+        recipe_terms(self.layers)
+        check_range("octaves", self.octaves, 1, 10)
+        check_range("octave scale", self.octave_scale, 1.05, 2.0)
+        check_range("steps", self.steps, 1, 200)
+        check_range("strength", self.strength, 0.05, 10.0)
+        check_range("jitter", self.jitter, 0, 256)
+        check_range("max side", self.max_side, 32, 8192)
+        check_range("tile size", self.tile_size, 64, 4096)
+        check_range("class weight", self.class_weight, 0.0, 100.0)
+        check_range("guide weight", self.guide_weight, 0.0, 100.0)
         if self.seed is not None:
-            _check_range("seed", self.seed, 0, 2**32 - 1)
+            check_range("seed", self.seed, 0, 2**32 - 1)
         if self.channels is not None:
             if not self.channels:
                 raise ParamsError("Give at least one channel, or none to use them all.")

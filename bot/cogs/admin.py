@@ -12,19 +12,24 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.choices import layer_choices, model_choices
-from bot.cogs.results import MAX_OCTAVES, MAX_STEPS, Rules
+from bot.dreams import MAX_OCTAVES, MAX_STEPS, Rules
 from bot.errors import OptionRejected
 from bot.storage import ServerSettings
 from engine import default_preset, presets
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
+    from bot.dreams import Dreams
 
 __all__ = ["Admin", "settings_embed", "setup"]
 
 
 def _unless_set(value: object) -> str:
     return "" if value is not None else " (bot default)"
+
+
+def _on(allowed: bool) -> str:
+    return "on" if allowed else "off"
 
 
 def settings_embed(guild: str, server: ServerSettings, rules: Rules) -> discord.Embed:
@@ -45,6 +50,11 @@ def settings_embed(guild: str, server: ServerSettings, rules: Rules) -> discord.
         ),
         ("Cooldown", f"{rules.cooldown_s:g} s{_unless_set(server.cooldown_s)}"),
         ("Animations", _animations(server, rules)),
+        ("Guide pictures", _on(rules.guides) + _unless_set(server.allow_guides)),
+        (
+            "Classes (dream_of)",
+            _on(rules.classes) + _unless_set(server.allow_classes),
+        ),
     ]
     for name, value in fields:
         embed.add_field(name=name, value=value[:1024], inline=name != "Channels")
@@ -70,8 +80,9 @@ class Admin(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, bot: DreamBot) -> None:
+    def __init__(self, bot: DreamBot, dreams: Dreams) -> None:
         self.bot = bot
+        self.dreams = dreams
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Discord hides the command from others, but server admins can override that per role
@@ -215,17 +226,40 @@ class Admin(commands.Cog):
         chosen = None if allowed else False
         await self._save(interaction, dataclasses.replace(current, allow_animations=chosen))
 
+    @group.command(name="controls")
+    @app_commands.describe(
+        guides="yes: members may steer a dream towards a guide picture (/dream guide)",
+        classes="yes: members may dream of an ImageNet class (/dream dream_of)",
+    )
+    async def controls(
+        self,
+        interaction: discord.Interaction,
+        guides: bool | None = None,
+        classes: bool | None = None,
+    ) -> None:
+        """Allow guide pictures and dreams of a class here, or stop allowing them."""
+        current = await self._current(interaction)
+        changes: dict[str, Any] = {}
+        if guides is not None:
+            changes["allow_guides"] = None if guides else False
+        if classes is not None:
+            changes["allow_classes"] = None if classes else False
+        if not changes:
+            await self._answer(interaction, current)
+            return
+        await self._save(interaction, dataclasses.replace(current, **changes))
+
     @group.command(name="reset")
     async def reset(self, interaction: discord.Interaction) -> None:
         """Forget this server's settings: the bot's own apply again."""
         await self._save(interaction, ServerSettings())
 
     async def _current(self, interaction: discord.Interaction) -> ServerSettings:
-        return await self.bot.dreams.server_settings(interaction.guild_id)
+        return await self.dreams.server_settings(interaction.guild_id)
 
     async def _save(self, interaction: discord.Interaction, settings: ServerSettings) -> None:
         assert interaction.guild_id is not None  # guild_only
-        await self.bot.dreams.save_server_settings(
+        await self.dreams.save_server_settings(
             interaction.guild_id, settings, by=interaction.user.id
         )
         await self._answer(interaction, settings, saved=True)
@@ -234,11 +268,11 @@ class Admin(commands.Cog):
         self, interaction: discord.Interaction, server: ServerSettings, *, saved: bool = False
     ) -> None:
         guild = interaction.guild.name if interaction.guild else "this server"
-        embed = settings_embed(guild, server, self.bot.dreams.merge(server))
+        embed = settings_embed(guild, server, self.dreams.merge(server))
         await interaction.response.send_message(
             "✅ Saved." if saved else None, embed=embed, ephemeral=True
         )
 
 
 async def setup(bot: DreamBot) -> None:
-    await bot.add_cog(Admin(bot))
+    await bot.add_cog(Admin(bot, bot.dreams))

@@ -1,33 +1,37 @@
 """`/dream` and the "Dream this image" message command: check the picture and the options,
-then hand the dream to `bot.dreams` (bot.cogs.results), which queues it and answers."""
+then hand the dream to the dreams service, which queues it and answers."""
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.animation import planner
-from bot.choices import layer_choices, model_choices
-from bot.cogs.results import asked_options
-from bot.errors import AttachmentRejected, OptionRejected
-from bot.reply import Reply
-from engine import (
-    ACCEPTED_CONTENT_TYPES,
-    DreamParams,
-    check_content_type,
-    check_dimensions,
+from bot.cogs._options import (
+    SEED_MAX,
+    check_attachment,
+    check_model,
+    class_autocomplete,
+    class_of,
+    download,
+    layer_autocomplete,
+    model_autocomplete,
+    recipe,
+    seed_or_drawn,
 )
+from bot.dreams import MAX_OCTAVES, MAX_STEPS, asked_options
+from bot.errors import AttachmentRejected
+from bot.reply import Reply
+from engine import ACCEPTED_CONTENT_TYPES, DreamParams
+from engine.params import SMOOTH_DEFAULT
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
+    from bot.dreams import Dreams
 
-__all__ = ["Dream", "first_picture", "setup"]
-
-SEED_MAX = 2**31 - 1
+__all__ = ["Dream", "check_attachment", "first_picture", "setup"]
 
 
 def first_picture(attachments: list[discord.Attachment]) -> discord.Attachment | None:
@@ -40,27 +44,12 @@ def first_picture(attachments: list[discord.Attachment]) -> discord.Attachment |
     return None
 
 
-def check_attachment(attachment: discord.Attachment) -> None:
-    """Refuse from the metadata alone what the engine would refuse (engine `PictureError`s)."""
-    check_content_type(attachment.content_type)
-    check_dimensions(width=attachment.width, height=attachment.height, size_bytes=attachment.size)
-
-
-async def download(attachment: discord.Attachment) -> bytes:
-    """The attachment's bytes; `AttachmentRejected` if Discord does not give them."""
-    try:
-        return await attachment.read()
-    except discord.HTTPException as error:
-        raise AttachmentRejected(
-            "I couldn't download that picture from Discord. Please upload it again."
-        ) from error
-
-
 class Dream(commands.Cog):
     """Dreams members' pictures."""
 
-    def __init__(self, bot: DreamBot) -> None:
+    def __init__(self, bot: DreamBot, dreams: Dreams) -> None:
         self.bot = bot
+        self.dreams = dreams
         self.settings = bot.settings
         # context menus cannot be declared in a cog's body
         self.menu = app_commands.ContextMenu(name="Dream this image", callback=self.dream_message)
@@ -72,12 +61,17 @@ class Dream(commands.Cog):
     @app_commands.command(name="dream")
     @app_commands.describe(
         image="the picture to dream (PNG, JPEG, WebP or GIF)",
-        layer="what the network looks for: shallow layers paint strokes, deep ones animals",
+        layer=(
+            "what the network looks for; mix up to 4 with + (eyes+animals), one channel as layer:N"
+        ),
         model="the network that dreams",
         strength="how hard each step pushes (1 = classic)",
         steps="steps per octave: more is stronger and slower",
         octaves="picture scales to dream at: more gives larger shapes",
         seed="the same seed dreams the same picture again",
+        dream_of="an ImageNet class to dream of (a name or its number), with or without layers",
+        guide="a second picture: the dream grows towards what the network sees in it",
+        smooth="smoother dreams: large shapes grow as fast as fine grain (Laplacian normalisation)",
     )
     async def dream(
         self,
@@ -86,9 +80,12 @@ class Dream(commands.Cog):
         layer: str | None = None,
         model: str | None = None,
         strength: app_commands.Range[float, 0.1, 5.0] = 1.0,
-        steps: app_commands.Range[int, 1, 50] = 10,
-        octaves: app_commands.Range[int, 1, 8] = 4,
+        steps: app_commands.Range[int, 1, MAX_STEPS] = 10,
+        octaves: app_commands.Range[int, 1, MAX_OCTAVES] = 4,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        dream_of: str | None = None,
+        guide: discord.Attachment | None = None,
+        smooth: bool | None = None,
     ) -> None:
         """Dream a picture: the network paints what it sees into it."""
         await self._dream(
@@ -100,6 +97,9 @@ class Dream(commands.Cog):
             steps=steps,
             octaves=octaves,
             seed=seed,
+            dream_of=dream_of,
+            guide=guide,
+            smooth=smooth,
         )
 
     async def dream_message(
@@ -112,18 +112,9 @@ class Dream(commands.Cog):
             )
         await self._dream(interaction, attachment)
 
-    @dream.autocomplete("model")
-    async def _model_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return model_choices(self.settings, current)
-
-    @dream.autocomplete("layer")
-    async def _layer_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        model = getattr(interaction.namespace, "model", None)
-        return layer_choices(self.settings, model, current)
+    dream.autocomplete("model")(model_autocomplete)
+    dream.autocomplete("layer")(layer_autocomplete)
+    dream.autocomplete("dream_of")(class_autocomplete)
 
     async def _dream(
         self,
@@ -136,6 +127,9 @@ class Dream(commands.Cog):
         steps: int = 10,
         octaves: int = 4,
         seed: int | None = None,
+        dream_of: str | None = None,
+        guide: discord.Attachment | None = None,
+        smooth: bool | None = None,
     ) -> None:
         self.bot.track_current_task()
         reply = Reply(interaction)
@@ -143,10 +137,20 @@ class Dream(commands.Cog):
 
         # refusals before deferring stay ephemeral
         check_attachment(attachment)
-        dreams = self.bot.dreams
+        if guide is not None:
+            check_attachment(guide)
+        dreams = self.dreams
         rules = await dreams.rules(interaction)  # this server's /dream-settings
+        rules.check_controls(guide=guide is not None, dream_of=bool(dream_of))
         params = self._params(
-            model or rules.model, layer, strength=strength, steps=steps, octaves=octaves, seed=seed
+            model or rules.model,
+            layer,
+            strength=strength,
+            steps=steps,
+            octaves=octaves,
+            seed=seed,
+            dream_of=dream_of,
+            smooth=smooth,
         )
         params = rules.fit(rules.with_default_layer(params), asked=asked_options(interaction))
         await dreams.run(
@@ -155,8 +159,9 @@ class Dream(commands.Cog):
             rules=rules,
             params=params,
             picture=lambda: download(attachment),
-            # an animated picture: every frame is dreamed (bot/animation.py)
-            prepare=planner(self.bot, interaction.guild_id, params),
+            guide=(lambda: download(guide)) if guide is not None else None,
+            # an animated picture: every frame is dreamed
+            prepare=dreams.planner(interaction.guild_id, params),
         )
 
     def _params(
@@ -168,24 +173,22 @@ class Dream(commands.Cog):
         steps: int,
         octaves: int,
         seed: int | None,
+        dream_of: str | None,
+        smooth: bool | None,
     ) -> DreamParams:
-        model = model or self.settings.default_model
-        if model not in self.settings.dream_models:
-            raise OptionRejected(
-                f"I don't dream with {model!r} here; choose one of "
-                f"{', '.join(self.settings.dream_models)}."
-            )
+        model = check_model(self.settings, model)
         return DreamParams(
             model=model,
-            layers=(layer.strip(),) if layer and layer.strip() else (),
+            layers=recipe(model, layer),
             strength=strength,
             steps=steps,
             octaves=octaves,
-            # a drawn seed is shown with the result, so a dream can be made again
-            seed=random.randint(0, SEED_MAX) if seed is None else seed,
+            seed=seed_or_drawn(seed),
             max_side=self.settings.dream_max_side,
+            dream_of=class_of(dream_of),
+            smooth=SMOOTH_DEFAULT if smooth is None else smooth,
         )
 
 
 async def setup(bot: DreamBot) -> None:
-    await bot.add_cog(Dream(bot))
+    await bot.add_cog(Dream(bot, bot.dreams))

@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.results import QueueView
+from bot.dreams import QueueView, describe
 from bot.storage import DreamRecord
-from engine import default_preset
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
+    from bot.dreams import Dreams
 
 __all__ = ["HISTORY_LENGTH", "QueueInfo", "duration", "history_embed", "queue_text", "setup"]
 
@@ -75,11 +75,11 @@ def history_embed(records: list[DreamRecord]) -> discord.Embed:
     lines = []
     for number, record in enumerate(records, start=1):
         p = record.params
-        layer = p.layers[0] if p.layers else default_preset(p.model).name
         link = record.message_url()
         where = f"[open]({link})" if link else "message unknown"
+        what = describe(p, guided=record.has_guide)
         lines.append(
-            f"{number}. <t:{int(record.created_at)}:R> · {p.model} · {layer} · "
+            f"{number}. <t:{int(record.created_at)}:R> · {p.model} · {what} · "
             f"{p.steps}×{p.octaves} · seed {p.seed} · {where}"
         )
     embed.description = "\n".join(lines)[:4096]
@@ -89,23 +89,24 @@ def history_embed(records: list[DreamRecord]) -> discord.Embed:
 class QueueInfo(commands.Cog):
     """Lets members see the queue and their own dreams."""
 
-    def __init__(self, bot: DreamBot) -> None:
+    def __init__(self, bot: DreamBot, dreams: Dreams) -> None:
         self.bot = bot
+        self.dreams = dreams
 
     @app_commands.command(name="dream-queue")
     async def queue(self, interaction: discord.Interaction) -> None:
         """How many dreams wait, where yours are, and about how long until yours starts."""
-        view = await self.bot.dreams.queue_view(interaction.user.id)
+        view = await self.dreams.queue_view(interaction.user.id)
         await interaction.response.send_message(queue_text(view), ephemeral=True)
 
     @app_commands.command(name="dream-history")
     async def history(self, interaction: discord.Interaction) -> None:
         """Your last 10 dreams on this server, with links to them."""
-        records = await self.bot.dreams.store.history(
+        records = await self.dreams.store.history(
             guild_id=interaction.guild_id, user_id=interaction.user.id, limit=HISTORY_LENGTH
         )
         await interaction.response.send_message(embed=history_embed(records), ephemeral=True)
 
 
 async def setup(bot: DreamBot) -> None:
-    await bot.add_cog(QueueInfo(bot))
+    await bot.add_cog(QueueInfo(bot, bot.dreams))

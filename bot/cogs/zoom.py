@@ -1,30 +1,36 @@
 """`/dream-zoom`: an infinite zoom into a member's picture. Checks the options and the estimated
-time, then hands the zoom to `bot.dreams` (bot.cogs.results), which records and queues it, shows
+time, then hands the zoom to the dreams service, which records and queues it, shows
 the frames done and answers with the animation that fits the upload limit (GIF, WebP or MP4) and
 the result controls. Discord only; the zoom itself runs in the job backend."""
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.animation import NO_ZOOMS, animations_allowed, check_time, zoomer
-from bot.choices import layer_choices, model_choices
-from bot.cogs.dream import check_attachment, download
+from bot.cogs._options import (
+    SEED_MAX,
+    check_attachment,
+    check_model,
+    download,
+    layer_autocomplete,
+    model_autocomplete,
+    recipe,
+    seed_or_drawn,
+)
+from bot.dreams import NO_ZOOMS, check_time
 from bot.errors import OptionRejected
 from bot.reply import Reply
 from engine import DreamParams, ZoomParams, estimate_zoom
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
+    from bot.dreams import Dreams
 
 __all__ = ["Zoom", "setup"]
-
-SEED_MAX = 2**31 - 1
 # steps dreamed on each frame: enough to grow the dream, few enough to keep a zoom affordable
 STEPS_PER_FRAME = ZoomParams().steps
 FPS = ZoomParams().fps
@@ -33,8 +39,9 @@ FPS = ZoomParams().fps
 class Zoom(commands.Cog):
     """Zooms into members' pictures, dreaming as it goes."""
 
-    def __init__(self, bot: DreamBot) -> None:
+    def __init__(self, bot: DreamBot, dreams: Dreams) -> None:
         self.bot = bot
+        self.dreams = dreams
         self.settings = bot.settings
 
     @app_commands.command(name="dream-zoom")
@@ -65,9 +72,9 @@ class Zoom(commands.Cog):
 
         # refusals before deferring stay ephemeral
         check_attachment(image)
-        if not await animations_allowed(self.bot, interaction.guild_id):
+        dreams = self.dreams
+        if not await dreams.animations_allowed(interaction.guild_id):
             raise OptionRejected(NO_ZOOMS)
-        dreams = self.bot.dreams
         rules = await dreams.rules(interaction)  # this server's /dream-settings
         params = self._params(model or rules.model, layer, seed=seed)
         params = rules.fit(rules.with_default_layer(params))
@@ -80,36 +87,20 @@ class Zoom(commands.Cog):
             rules=rules,
             params=params,
             picture=lambda: download(image),
-            prepare=zoomer(self.settings, params, settings),
+            prepare=dreams.zoomer(params, settings),
         )
 
-    @dream_zoom.autocomplete("model")
-    async def _model_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return model_choices(self.settings, current)
-
-    @dream_zoom.autocomplete("layer")
-    async def _layer_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        model = getattr(interaction.namespace, "model", None)
-        return layer_choices(self.settings, model, current)
+    dream_zoom.autocomplete("model")(model_autocomplete)
+    dream_zoom.autocomplete("layer")(layer_autocomplete)
 
     def _params(self, model: str | None, layer: str | None, *, seed: int | None) -> DreamParams:
-        model = model or self.settings.default_model
-        if model not in self.settings.dream_models:
-            raise OptionRejected(
-                f"I don't dream with {model!r} here; choose one of "
-                f"{', '.join(self.settings.dream_models)}."
-            )
+        model = check_model(self.settings, model)
         return DreamParams(
             model=model,
-            layers=(layer.strip(),) if layer and layer.strip() else (),
+            layers=recipe(model, layer),
             octaves=1,
             steps=STEPS_PER_FRAME,
-            # a drawn seed is shown with the result, so a zoom can be made again
-            seed=random.randint(0, SEED_MAX) if seed is None else seed,
+            seed=seed_or_drawn(seed),
             max_side=min(self.settings.dream_max_side, self.settings.dream_animation_max_side),
         )
 
@@ -135,4 +126,4 @@ class Zoom(commands.Cog):
 
 
 async def setup(bot: DreamBot) -> None:
-    await bot.add_cog(Zoom(bot))
+    await bot.add_cog(Zoom(bot, bot.dreams))

@@ -1,8 +1,10 @@
-"""Jobs: the interface the cogs use to run dreams (`JobBackend`, `Job`) and its backends."""
+"""Jobs: the interface the cogs use to run dreams (`JobBackend`, `Job`), its backends (local here,
+Celery in bot.jobs.celery) and the one codec of a dream's stored form (bot.jobs.codec)."""
 
 from bot.jobs.base import (
     Job,
     JobBackend,
+    JobKind,
     JobRequest,
     JobResult,
     JobState,
@@ -19,6 +21,7 @@ __all__ = [
     "FairQueue",
     "Job",
     "JobBackend",
+    "JobKind",
     "JobRequest",
     "JobResult",
     "JobState",

@@ -1,4 +1,5 @@
-"""Which `JobBackend` runs the dreams, as ``DREAM_BACKEND`` says: local or celery."""
+"""Which `JobBackend` runs the dreams, as ``DREAM_BACKEND`` says: local, or celery (imported only
+then)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["backend_from_settings"]
 def backend_from_settings(settings: Settings) -> JobBackend:
     """The in-process queue, or the Celery backend (celery and redis imported only then)."""
     if settings.dream_backend == "celery":
-        from bot.jobs.celery_backend import CeleryBackend
+        from bot.jobs.celery import CeleryBackend
 
         return CeleryBackend.from_settings(settings)
     return LocalBackend.from_settings(settings)

@@ -1,5 +1,5 @@
 """The job interface the cogs use, whatever runs the dreams: request, status, result, a job handle
-and the `JobBackend` protocol a backend implements (the local queue now; Celery later)."""
+and the `JobBackend` protocol both backends (the local queue, Celery workers) implement."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from engine import DreamParams, Encoded, Progress
+    from engine import AnimationParams, DreamParams, Encoded, Progress, ZoomParams
 
 __all__ = [
     "Job",
     "JobBackend",
+    "JobKind",
     "JobRequest",
     "JobResult",
     "JobState",
@@ -40,6 +41,14 @@ class Origin:
     created_at: float
 
 
+class JobKind(enum.StrEnum):
+    """What a job makes: one picture, every frame of an animation, or a zoom."""
+
+    DREAM = "dream"
+    ANIMATED = "animated"
+    ZOOM = "zoom"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class JobRequest:
     """One dream to run: whose it is, the picture as downloaded, and how to dream it."""
@@ -51,11 +60,11 @@ class JobRequest:
     max_bytes: int | None = None
     # where to answer if this bot process is gone by the time the dream is done (Celery backend)
     origin: Origin | None = None
-    # what to make: "dream" (one picture), "animated" (every frame of an animation) or "zoom"
-    kind: str = "dream"
-    # the animated or zoom dream's settings (engine AnimationParams / ZoomParams fields), as
-    # JSON values; None for a plain dream
-    animation: dict[str, Any] | None = None
+    kind: JobKind = JobKind.DREAM
+    # AnimationParams for an animated job, ZoomParams for a zoom (None: the engine's defaults)
+    animation: AnimationParams | ZoomParams | None = None
+    # a still dream's guide picture, as downloaded (the dream is steered towards its features)
+    guide: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,7 +187,8 @@ class Slot(Protocol):
 
 
 class JobBackend(Protocol):
-    """What runs the dreams. The cogs see only this; `DREAM_BACKEND` may pick another later.
+    """What runs the dreams, as `DREAM_BACKEND` chose (bot/jobs/backends.py); the cogs see only
+    this.
 
     Admission is two-phase so the limits hold while pictures download::
 
@@ -186,6 +196,14 @@ class JobBackend(Protocol):
             ...                                        # answer Discord, download the picture
             job = await slot.submit(request)           # an unused slot is given back on exit
     """
+
+    @property
+    def waiting(self) -> int:
+        """Everyone's jobs waiting to start (on every bot process sharing the backend)."""
+
+    @property
+    def running(self) -> int:
+        """How many dreams are being dreamed now, everyone's (0 or 1 for the local queue)."""
 
     async def start(self) -> None:
         """Start taking work (threads, connections, model loading may go on in the background)."""

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
-from bot.animation import run_moving
 from bot.errors import JobCancelled, QueueFull, ShuttingDown, UserQueueFull
-from bot.jobs.base import Job, JobRequest, JobResult, JobState, JobStatus
+from bot.jobs.base import Job, JobKind, JobRequest, JobResult, JobState, JobStatus
 from bot.jobs.fair import FairQueue
+from bot.jobs.moving import run_moving
 from engine.errors import DreamCancelled, DreamError
 from engine.memory import release_freed_memory
 
@@ -90,15 +90,19 @@ class EngineRunner:
         cancel: threading.Event,
     ) -> Encoded:
         try:
-            if request.kind != "dream":  # an animation or a zoom (bot/animation.py)
-                return run_moving(self.dreamer, request, progress=progress, cancel=cancel)
-            return self.dreamer.dream_bytes(
-                request.picture,
-                request.params,
-                max_bytes=request.max_bytes,
-                progress=progress,
-                cancel=cancel,
-            )
+            match request.kind:
+                case JobKind.DREAM:
+                    return self.dreamer.dream_bytes(
+                        request.picture,
+                        request.params,
+                        max_bytes=request.max_bytes,
+                        guide=request.guide,
+                        progress=progress,
+                        cancel=cancel,
+                    )
+                case JobKind.ANIMATED | JobKind.ZOOM:
+                    return run_moving(self.dreamer, request, progress=progress, cancel=cancel)
+            raise ValueError(f"unknown kind of job {request.kind!r}")
         finally:
             # the passes kept what they freed (keep_freed_memory); an idle bot need not
             release_freed_memory()
@@ -172,7 +176,13 @@ class LocalBackend:
         return len(self._queue)
 
     @property
-    def running(self) -> Job | None:
+    def running(self) -> int:
+        """1 while a dream is being dreamed, else 0."""
+        return 0 if self._running is None else 1
+
+    @property
+    def current(self) -> Job | None:
+        """The job being dreamed now."""
         return self._running
 
     async def start(self) -> None:

@@ -1,5 +1,6 @@
 """What the store keeps, as typed values: a dream (`DreamRecord`), its state, a server's settings
-(`ServerSettings`), and `DreamParams` as JSON so a dream survives restarts (and other workers)."""
+(`ServerSettings`), and a dream's settings as JSON text through the one codec of bot.jobs.codec,
+so a dream survives restarts (and other workers, and other versions)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from engine import DreamParams, ParamsError
+from bot.jobs import JobKind, codec
+from engine import AnimationParams, DreamParams, ZoomParams
 
 __all__ = [
     "DreamKind",
@@ -20,62 +22,72 @@ __all__ = [
     "StorageError",
     "animation_from_json",
     "animation_to_json",
+    "job_kind_from_text",
     "params_from_json",
     "params_to_json",
 ]
 
 log = logging.getLogger(__name__)
 
-_PARAM_FIELDS = {f.name for f in dataclasses.fields(DreamParams)}
-_TUPLE_FIELDS = ("layers", "channels")
-
 
 class StorageError(Exception):
     """The data file cannot be used (newer than this bot, unreadable, closed)."""
 
 
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise StorageError(f"stored {what} are not JSON: {error}") from error
+
+
 def params_to_json(params: DreamParams) -> str:
     """Every `DreamParams` field as one JSON object (tuples become lists)."""
-    return json.dumps(dataclasses.asdict(params), sort_keys=True, separators=(",", ":"))
+    return _dumps(codec.params_to_json(params))
 
 
 def params_from_json(text: str) -> DreamParams:
-    """`DreamParams` from `params_to_json`; fields this version does not know are ignored."""
+    """`DreamParams` from `params_to_json`; fields this version does not know are ignored,
+    missing ones take their defaults."""
+    data = _loads(text, "dream parameters")
     try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise StorageError(f"stored dream parameters are not JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise StorageError("stored dream parameters are not a JSON object")
-    values = {k: v for k, v in data.items() if k in _PARAM_FIELDS}
-    for name in _TUPLE_FIELDS:
-        if isinstance(values.get(name), list):
-            values[name] = tuple(values[name])
-    try:
-        return DreamParams(**values)
-    except (ParamsError, TypeError) as error:
+        return codec.params_from_json(data)
+    except codec.CodecError as error:
         raise StorageError(f"stored dream parameters are invalid: {error}") from error
 
 
-def animation_to_json(animation: dict[str, Any] | None) -> str | None:
-    """A moving dream's settings (plain JSON values) as text; None for a still dream."""
-    if animation is None:
-        return None
-    return json.dumps(animation, sort_keys=True, separators=(",", ":"))
-
-
-def animation_from_json(text: str | None) -> dict[str, Any] | None:
-    """The settings from `animation_to_json`; None (logged) when they cannot be read."""
-    if text is None:
-        return None
+def job_kind_from_text(text: str | None) -> JobKind:
     try:
-        data = json.loads(text)
-    except ValueError:
+        return JobKind(text or JobKind.DREAM)
+    except ValueError as error:
+        raise StorageError(f"stored job kind {text!r} is unknown to this version") from error
+
+
+def animation_to_json(animation: AnimationParams | ZoomParams | None) -> str | None:
+    """A moving dream's settings as text; None for a still dream."""
+    data = codec.animation_to_json(animation)
+    return None if data is None else _dumps(data)
+
+
+def animation_from_json(kind: JobKind, text: str | None) -> AnimationParams | ZoomParams | None:
+    """The settings from `animation_to_json` for a job of ``kind``; a moving dream whose settings
+    cannot be read takes the defaults (logged)."""
+    if text is None:
         data = None
-    if not isinstance(data, dict):
-        log.warning("Ignoring unreadable animation settings %r", text[:100])
-        return None
-    return data
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("Ignoring unreadable animation settings %r", text[:100])
+            data = None
+    try:
+        return codec.animation_from_json(kind, data if isinstance(data, dict) else None)
+    except codec.CodecError as error:
+        raise StorageError(f"stored animation settings are invalid: {error}") from error
 
 
 class DreamState(enum.Enum):
@@ -121,12 +133,13 @@ class DreamRecord:
     interaction_token: str | None = dataclasses.field(repr=False)
     max_bytes: int | None
     deleted: bool
-    # what the job makes: "dream" (one picture), "animated" (every frame) or "zoom"
-    # (bot/animation.py), with the engine's AnimationParams / ZoomParams fields for the last two
-    job_kind: str = "dream"
-    animation: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
+    # what the job makes (one picture, every frame, a zoom) and the moving dream's settings
+    job_kind: JobKind = JobKind.DREAM
+    animation: AnimationParams | ZoomParams | None = None
     # said after the result line, e.g. "3 frames, every 2nd frame (3 of 6)"
     note: str | None = None
+    # a guide picture is kept with the dream (until retention or Delete removes it)
+    has_guide: bool = False
 
     def message_url(self) -> str | None:
         """The link to the result message, if it is known."""
@@ -161,6 +174,9 @@ class ServerSettings:
     # False: /dream dreams an animation's first frame only and /dream-zoom is refused; None:
     # DREAM_ANIMATIONS decides (the server cannot turn on what the bot has turned off)
     allow_animations: bool | None = None
+    # False: /dream refuses a guide picture (`guide`) or a class (`dream_of`) here
+    allow_guides: bool | None = None
+    allow_classes: bool | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -185,6 +201,8 @@ class ServerSettings:
             user_queue_limit=_optional_int(data.get("user_queue_limit"), low=1, high=1000),
             cooldown_s=_seconds(data.get("cooldown_s")),
             allow_animations=_flag(data.get("allow_animations")),
+            allow_guides=_flag(data.get("allow_guides")),
+            allow_classes=_flag(data.get("allow_classes")),
         )
 
 

@@ -63,6 +63,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN animation TEXT",
         "ALTER TABLE jobs ADD COLUMN note TEXT",
     ),
+    # 4: the guide picture a dream was steered towards, kept like its input
+    ("ALTER TABLE jobs ADD COLUMN guide_ref TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

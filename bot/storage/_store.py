@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.jobs import JobKind
 from bot.storage._records import (
     DreamKind,
     DreamRecord,
@@ -24,11 +25,12 @@ from bot.storage._records import (
     StorageError,
     animation_from_json,
     animation_to_json,
+    job_kind_from_text,
     params_from_json,
     params_to_json,
 )
 from bot.storage._schema import migrate
-from engine import DreamParams
+from engine import AnimationParams, DreamParams, ZoomParams
 
 __all__ = ["DATABASE_FILE", "PICTURES_DIR", "Store"]
 
@@ -43,6 +45,7 @@ _UNFINISHED = (DreamState.QUEUED.value, DreamState.RUNNING.value)
 
 
 def _record(row: sqlite3.Row) -> DreamRecord:
+    job_kind = job_kind_from_text(row["job_kind"])
     return DreamRecord(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -66,9 +69,10 @@ def _record(row: sqlite3.Row) -> DreamRecord:
         interaction_token=row["interaction_token"],
         max_bytes=row["max_bytes"],
         deleted=bool(row["deleted"]),
-        job_kind=row["job_kind"],
-        animation=animation_from_json(row["animation"]),
+        job_kind=job_kind,
+        animation=animation_from_json(job_kind, row["animation"]),
         note=row["note"],
+        has_guide=row["guide_ref"] is not None,
     )
 
 
@@ -147,12 +151,13 @@ class Store:
         interaction_id: int | None = None,
         interaction_token: str | None = None,
         max_bytes: int | None = None,
-        job_kind: str = "dream",
-        animation: dict[str, Any] | None = None,
+        job_kind: JobKind = JobKind.DREAM,
+        animation: AnimationParams | ZoomParams | None = None,
         note: str | None = None,
+        guide: bytes | None = None,
     ) -> DreamRecord:
-        """Record a new queued dream and keep its input picture; ``job_kind``, ``animation`` and
-        ``note`` are what a moving dream needs to be run again (`JobRequest`'s fields)."""
+        """Record a new queued dream and keep its input (and guide) picture; ``job_kind``,
+        ``animation`` and ``note`` are what a moving dream needs to be run again."""
         return await self._run(
             self._add,
             user_id=user_id,
@@ -168,6 +173,7 @@ class Store:
             job_kind=job_kind,
             animation=animation,
             note=note,
+            guide=guide,
         )
 
     def _add(
@@ -183,18 +189,20 @@ class Store:
         interaction_id: int | None,
         interaction_token: str | None,
         max_bytes: int | None,
-        job_kind: str,
-        animation: dict[str, Any] | None,
+        job_kind: JobKind,
+        animation: AnimationParams | ZoomParams | None,
         note: str | None,
+        guide: bytes | None,
     ) -> DreamRecord:
         dream_id = uuid.uuid4().hex
         ref = self._write_picture(f"{dream_id}.in", picture)
+        guide_ref = self._write_picture(f"{dream_id}.guide", guide) if guide is not None else None
         try:
             self._db.execute(
                 """INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_id, origin_id,
                        params, input_ref, status, created_at, interaction_id, interaction_token,
-                       max_bytes, job_kind, animation, note)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       max_bytes, job_kind, animation, note, guide_ref)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     dream_id,
                     guild_id,
@@ -210,13 +218,15 @@ class Store:
                     interaction_id,
                     interaction_token,
                     max_bytes,
-                    job_kind,
+                    job_kind.value,
                     animation_to_json(animation),
                     note,
+                    guide_ref,
                 ),
             )
         except BaseException:
             self._remove_picture(ref)
+            self._remove_picture(guide_ref)
             raise
         found = self._get(dream_id)
         assert found is not None
@@ -285,13 +295,13 @@ class Store:
 
     def _delete(self, dream_id: str) -> None:
         row = self._db.execute(
-            "SELECT input_ref, output_ref FROM jobs WHERE id = ?", (dream_id,)
+            "SELECT input_ref, output_ref, guide_ref FROM jobs WHERE id = ?", (dream_id,)
         ).fetchone()
         if row is None:
             return
         self._db.execute(
-            """UPDATE jobs SET deleted = 1, input_ref = NULL, output_ref = NULL, message_id = NULL,
-                   interaction_token = NULL
+            """UPDATE jobs SET deleted = 1, input_ref = NULL, output_ref = NULL, guide_ref = NULL,
+                   message_id = NULL, interaction_token = NULL
                WHERE id = ?""",
             (dream_id,),
         )
@@ -305,6 +315,10 @@ class Store:
     async def output_picture(self, dream_id: str) -> bytes | None:
         """The dreamed picture; None if it is not done or was deleted."""
         return await self._run(self._picture, dream_id, "output_ref")
+
+    async def guide_picture(self, dream_id: str) -> bytes | None:
+        """The guide picture the dream was steered towards; None without one or once deleted."""
+        return await self._run(self._picture, dream_id, "guide_ref")
 
     def _picture(self, dream_id: str, column: str) -> bytes | None:
         row = self._db.execute(f"SELECT {column} FROM jobs WHERE id = ?", (dream_id,)).fetchone()
@@ -365,14 +379,17 @@ class Store:
     def _purge(self, older_than_s: float, now: float | None) -> int:
         cutoff = (self._clock() if now is None else now) - older_than_s
         rows = self._db.execute(
-            """SELECT id, input_ref, output_ref FROM jobs
-               WHERE created_at < ? AND (input_ref IS NOT NULL OR output_ref IS NOT NULL)""",
+            """SELECT id, input_ref, output_ref, guide_ref FROM jobs
+               WHERE created_at < ? AND (input_ref IS NOT NULL OR output_ref IS NOT NULL
+                   OR guide_ref IS NOT NULL)""",
             (cutoff,),
         ).fetchall()
         deleted = 0
         for dream_id, *refs in rows:
             self._db.execute(
-                "UPDATE jobs SET input_ref = NULL, output_ref = NULL WHERE id = ?", (dream_id,)
+                """UPDATE jobs SET input_ref = NULL, output_ref = NULL, guide_ref = NULL
+                   WHERE id = ?""",
+                (dream_id,),
             )
             deleted += sum(self._remove_picture(ref) for ref in refs)
         return deleted

@@ -29,7 +29,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get(REDIS_ENV)
     in_ci = os.environ.get("CI", "").lower() == "true"
     if url:
-        if not wait_for_ping(url, 5):
+        if not wait_for_ping(url, 30):
             pytest.fail(f"{REDIS_ENV}={url} does not answer PING")
         yield url
         return
@@ -51,7 +51,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        if not wait_for_ping(url, 10):
+        if not wait_for_ping(url, 30):
             pytest.fail("the private redis-server did not start")
         yield url
     finally:

@@ -1,5 +1,6 @@
 """Helpers for the Celery tests: real `deepdream-worker` processes on the CPU whose runner is
-the engine, slowed down or failing on purpose for some seeds (fixtures: celery_fixtures.py)."""
+the engine, slowed down, failing or killing its worker on purpose for some seeds (fixtures:
+celery_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 
-from bot.jobs.celery_store import Keys
+from bot.jobs.celery.store import Keys
 
 __all__ = [
     "JOB_TIMEOUT_S",
+    "KILLER_SEED",
+    "LEASE_S",
     "POISON_SEED",
     "SLOW_SEED",
     "STEP_S",
-    "VISIBILITY_S",
     "Workers",
     "free_port",
     "make_runner",
@@ -39,18 +41,21 @@ SLOW_SEED = 4242
 STEP_S = 0.25
 # a job with this seed raises an unexpected error every time
 POISON_SEED = 6666
-# short on purpose: a killed worker's job comes back after VISIBILITY_S (+ RESTORE_S); every
-# test job must end well within JOB_TIMEOUT_S
-JOB_TIMEOUT_S = 5.0
-VISIBILITY_S = 6.0
-RESTORE_S = 1.0
+# a job with this seed SIGKILLs its worker at its first step, every time
+KILLER_SEED = 6667
+# generous: a loaded CI machine must never stop a test's dream (the visibility timeout, the
+# fallback after a worker's death, stays the default and must exceed it)
+JOB_TIMEOUT_S = 300.0
+# short, so a dead worker's job is requeued in seconds; long enough that a worker starved of CPU
+# still renews it (every LEASE_S / 4)
+LEASE_S = 4.0
 WORKERS_DB = 1
 EMPTY_DB = 2
 
 
 def make_runner(settings: Any) -> Any:
     """The worker's runner in these tests: the real engine, slowed or poisoned by the seed."""
-    from bot.worker import engine_runner
+    from bot.jobs.celery.worker import engine_runner
 
     engine = engine_runner(settings)
 
@@ -58,6 +63,13 @@ def make_runner(settings: Any) -> Any:
         seed = request.params.seed
         if seed == POISON_SEED:
             raise RuntimeError("a poison job: fails every time")
+        if seed == KILLER_SEED:
+            inner_kill = progress
+
+            def progress(update: Any) -> None:
+                inner_kill(update)
+                os.kill(os.getpid(), signal.SIGKILL)
+
         if seed == SLOW_SEED:
             inner = progress
 
@@ -99,7 +111,7 @@ def wait_for_ping(url: str, timeout: float) -> bool:
 
 
 class Workers:
-    """`deepdream-worker` processes (python -m bot.worker) on one Redis database."""
+    """`deepdream-worker` processes (python -m bot.jobs.celery.worker) on one Redis database."""
 
     def __init__(self, url: str, folder: Path) -> None:
         self.url = url
@@ -118,8 +130,7 @@ class Workers:
             "DREAM_MODELS": "efficientnet_lite0",
             "DREAM_WORKER_NAME": name,
             "DREAM_JOB_TIMEOUT_S": str(JOB_TIMEOUT_S),
-            "DREAM_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S),
-            "DREAM_RESTORE_INTERVAL_S": str(RESTORE_S),
+            "DREAM_LEASE_S": str(LEASE_S),
             "DREAM_WORKER_RUNNER": "tests.bot.celery_support:make_runner",
             "PYTHONPATH": str(ROOT),
             "OMP_NUM_THREADS": "1",
@@ -127,7 +138,7 @@ class Workers:
         }
         with (self.folder / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "bot.worker"],
+                [sys.executable, "-m", "bot.jobs.celery.worker"],
                 cwd=self.folder,  # no stray .env
                 env=env,
                 stdout=log,
@@ -160,16 +171,33 @@ class Workers:
         """SIGKILL: no warm shutdown, the job's message stays unacknowledged in Redis."""
         proc = self.procs[name]
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.wait(60)
         self.redis.delete(self.keys.worker(name))  # its heartbeat would linger 15 s
 
-    def log(self, name: str) -> str:
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the worker is alive but silent, as if cut off from Redis."""
+        self.procs[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGCONT)
+
+    def wait_log(self, name: str, text: str, timeout: float = 120) -> None:
+        """Wait until the worker's log says ``text``."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name, tail=None):
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker {name} never logged {text!r}:\n{self.log(name)}")
+            time.sleep(0.1)
+
+    def log(self, name: str, tail: int | None = 4000) -> str:
         path = self.folder / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text if tail is None else text[-tail:]
 
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused worker would not hear SIGTERM
                 proc.terminate()
         for proc in self.procs.values():
             try:

@@ -17,7 +17,7 @@ import pytest
 import yarl
 from PIL import Image
 
-from tests.bot.fake_discord import FakeDiscord
+from tests.bot.support.fake_discord import FakeDiscord
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOKEN = "fake-token"

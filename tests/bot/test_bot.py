@@ -121,6 +121,7 @@ async def test_close_closes_the_jobs_and_waits_for_answers_in_flight(tmp_path: P
 async def test_each_cog_unloads_cleanly(tmp_path: Path, extension: str) -> None:
     """Every extension can be loaded and unloaded, leaving no commands behind."""
     bot, _ = make_bot(tmp_path, [])
+    await bot.open_dreams()  # as setup_hook does before any extension
     await bot.load_extension(extension)
     await bot.unload_extension(extension)
     assert bot.tree.get_commands() == []

@@ -102,7 +102,7 @@ def test_a_data_file_from_a_newer_bot_is_one_line(
     connection.close()
 
     async def load_results(self: DreamBot, token: str, *, reconnect: bool = True) -> None:
-        await self.load_extension("bot.cogs.results")  # as setup_hook does, before connecting
+        await self.open_dreams()  # as setup_hook does, before connecting
 
     monkeypatch.setattr(DreamBot, "start", load_results)
     assert entry.main() == entry.EXIT_DATA

@@ -161,8 +161,31 @@ def test_layers_of_one_model_lists_its_raw_layers(capsys: pytest.CaptureFixture[
         ([str(PHOTO), "-o", "out.png", *QUICK, "--device", "tpu"], 2, "tpu"),
         ([str(PHOTO), "-o", "out.bmp", *QUICK], 2, ".png"),
         (["layers", "--model", "alexnet"], 2, "alexnet"),
+        (
+            [str(PHOTO), "-o", "out.png", *QUICK, "--layers", "eyes+blocks.4:500"],
+            2,
+            "blocks.4 of efficientnet_lite0 has channels 0 to 111",
+        ),
+        (
+            [str(PHOTO), "-o", "out.png", *QUICK, "--layers", "strokes+eyes", "fur", "a", "b"],
+            2,
+            "at most 4",
+        ),
+        ([str(PHOTO), "-o", "out.png", *QUICK, "--layers", "eyes+"], 2, "empty part"),
     ],
-    ids=["missing", "not-a-picture", "layer", "model", "steps", "device", "format", "layers-model"],
+    ids=[
+        "missing",
+        "not-a-picture",
+        "layer",
+        "model",
+        "steps",
+        "device",
+        "format",
+        "layers-model",
+        "channel",
+        "too-many-terms",
+        "empty-term",
+    ],
 )
 def test_bad_input_gives_one_line_and_an_exit_code(
     tmp_path: Path,
@@ -193,3 +216,31 @@ def test_guide_and_class_exclude_each_other(capsys: pytest.CaptureFixture[str]) 
     args = [str(PHOTO), "-o", "out.png", "--guide", str(PHOTO), "--dream-of", "goldfish"]
     assert main(args) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_layers_take_recipes_and_smooth_changes_the_dream(tmp_path: Path) -> None:
+    """`--layers eyes+animals` is `--layers animals eyes`; `--smooth` dreams another picture."""
+    paths = [tmp_path / f"{name}.png" for name in ("mix", "spaced", "smooth")]
+    recipes = [["eyes+animals", "--no-smooth"], ["animals", "eyes", "--no-smooth"]]
+    recipes.append(["eyes+animals", "--smooth"])
+    for path, layers in zip(paths, recipes, strict=True):
+        assert main([str(PHOTO), "-o", str(path), *QUICK, "-q", "--layers", *layers]) == 0
+    mix, spaced, smooth = (Image.open(path).convert("RGB").tobytes() for path in paths)
+    assert mix == spaced
+    assert smooth != mix
+
+
+def test_the_dream_command_may_be_named(tmp_path: Path) -> None:
+    """`deepdream dream IN -o OUT` is the same command as `deepdream IN -o OUT`."""
+    named, bare = tmp_path / "named.png", tmp_path / "bare.png"
+    assert main(["dream", str(PHOTO), "-o", str(named), *QUICK, "-q"]) == 0
+    assert main([str(PHOTO), "-o", str(bare), *QUICK, "-q"]) == 0
+    with Image.open(named) as a, Image.open(bare) as b:
+        assert a.tobytes() == b.tobytes()
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """`deepdream --help` exits 0 naming the dream, layers and zoom commands."""
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("dream", "layers", "zoom"))

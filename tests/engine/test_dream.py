@@ -1,4 +1,5 @@
-"""Tests for the dream itself: objective gain, sizes, alpha, seeds, tiling, progress, cancel."""
+"""Tests for the dream itself: objective gain, sizes, alpha, seeds, tiling, progress, cancel,
+layer recipes and the Laplacian-normalised (smooth) gradient."""
 
 import io
 import json
@@ -24,7 +25,8 @@ from engine import (
     decode,
     measure_objective,
 )
-from engine.dream import _rolled_runs, gradient
+from engine.dream import Objective, _rolled_runs, gradient
+from engine.transforms import laplacian_normalize, tile_grid
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = DreamParams(octaves=2, steps=4, seed=7, max_side=96)
@@ -293,3 +295,139 @@ def test_tiling_bounds_peak_memory() -> None:
     tiled = _peak_growth_mib(1024, 256)
     print(f"peak growth at 1024 px: untiled {untiled:.0f} MiB, 256 px tiles {tiled:.0f} MiB")
     assert tiled < 0.5 * untiled
+
+
+# --- layer recipes ------------------------------------------------------------------------------
+
+
+def test_the_order_of_a_mix_does_not_change_the_dream(dreamer: Dreamer, cat: Image.Image) -> None:
+    """`eyes+animals`, `animals+eyes` and two separate items dream the same picture."""
+
+    def dreamed(*layers: str) -> bytes:
+        return dreamer.dream(cat, DreamParams(octaves=1, steps=2, seed=3, layers=layers)).tobytes()
+
+    first = dreamed("eyes+animals")
+    assert dreamed("ANIMALS + eyes") == first
+    assert dreamed("animals", "eyes") == first
+    assert dreamed("eyes") != first
+
+
+def test_each_layer_of_a_mix_is_its_own_mean(dreamer: Dreamer, cat: Image.Image) -> None:
+    """A mix's objective is the sum of each layer's mean squared activation."""
+
+    def objective(layers: str) -> float:
+        model, target = dreamer.objective(DreamParams(layers=(layers,)))
+        return measure_objective(cat, model=model, objective=target)
+
+    mixed, shallow, deep = objective("strokes+fur"), objective("strokes"), objective("fur")
+    assert mixed == pytest.approx(shallow + deep, rel=1e-5)
+
+
+def test_a_channel_term_dreams_that_channel_alone(dreamer: Dreamer, cat: Image.Image) -> None:
+    """`blocks.4:12` dreams as channels=(12,) on blocks.4 does, and unlike all of blocks.4."""
+
+    def dreamed(**options: object) -> bytes:
+        params = DreamParams(octaves=1, steps=2, seed=5, **options)  # type: ignore[arg-type]
+        return dreamer.dream(cat, params).tobytes()
+
+    alone = dreamed(layers=("blocks.4:12",))
+    assert alone == dreamed(layers=("blocks.4",), channels=(12,))
+    assert alone != dreamed(layers=("blocks.4",))
+
+
+def test_a_channel_term_keeps_its_channel_beside_others(dreamer: Dreamer, cat: Image.Image) -> None:
+    """In `blocks.2+blocks.4:12` only blocks.4 is cut to one channel; channels= takes the rest."""
+    _, objective = dreamer.objective(DreamParams(layers=("blocks.4:12+blocks.2",), channels=(1,)))
+    model = dreamer.model("efficientnet_lite0")
+    acts = objective.activations(model, torch.rand(1, 3, 64, 64))
+    assert [act.shape[1] for act in acts] == [1, 1]
+    full = model.forward_layers(torch.rand(1, 3, 64, 64), ["blocks.2"])[0]
+    assert full.shape[1] == 40
+
+
+def test_a_guide_follows_a_single_channel(dreamer: Dreamer, cat: Image.Image) -> None:
+    """A guide picture works with a channel term: its features are of that channel too."""
+    guide = Image.open(DATA / "coffee.png").convert("RGB")
+    params = DreamParams(octaves=1, steps=3, seed=4, layers=("blocks.3:7+eyes",))
+    model, objective = dreamer.objective(params, guide=guide)
+    assert objective.guide is not None
+    assert [features.shape[0] for features in objective.guide] == [1, 112]
+    guided = dreamer.dream(cat, params, guide=guide)
+    before = measure_objective(cat, model=model, objective=objective)
+    assert measure_objective(guided, model=model, objective=objective) > before
+
+
+def test_a_class_of_the_logits_can_be_dreamed_as_a_channel(
+    dreamer: Dreamer, cat: Image.Image
+) -> None:
+    """`logits:1` (goldfish) as a layer raises that class's logit like dream_of does."""
+    params = DreamParams(octaves=1, steps=4, seed=3, layers=("logits:1",))
+    model, objective = dreamer.objective(params)
+    check = Objective(layers=(), class_index=1)
+    before = measure_objective(cat, model=model, objective=check)
+    assert measure_objective(dreamer.dream(cat, params), model=model, objective=check) > before
+    assert objective.layers == ("logits:1",)
+
+
+# --- smooth: the Laplacian-normalised gradient ----------------------------------------------
+
+
+def test_smooth_changes_the_dream(dreamer: Dreamer, cat: Image.Image) -> None:
+    """The same dream with smooth on gives another picture, and still raises the objective."""
+    plain = DreamParams(octaves=2, steps=6, seed=7, smooth=False)
+    smooth = DreamParams(octaves=2, steps=6, seed=7, smooth=True)
+    model, objective = dreamer.objective(plain)
+    smoothed = dreamer.dream(cat, smooth)
+    assert smoothed.tobytes() != dreamer.dream(cat, plain).tobytes()
+    before = measure_objective(cat, model=model, objective=objective)
+    assert measure_objective(smoothed, model=model, objective=objective) > 1.1 * before
+
+
+def _per_tile_normalised(grad: torch.Tensor, tile: int) -> torch.Tensor:
+    out = torch.empty_like(grad)
+    for rows, cols in tile_grid(*grad.shape[-2:], tile):
+        out[..., rows, cols] = laplacian_normalize(grad[..., rows, cols].contiguous())
+    return out
+
+
+def test_smooth_normalises_the_assembled_gradient_not_each_tile(dreamer: Dreamer) -> None:
+    """Normalising the tiled gradient once assembled comes within 2 % of the untiled result;
+    normalising each tile apart would not (its bands are not the picture's)."""
+    model, objective = dreamer.objective(DreamParams(layers=("strokes",)))
+    # tiles (and margins) start at multiples of the network's stride, as the whole picture does:
+    # elsewhere a strided network samples the tile on another grid and its gradient differs
+    image = Image.open(DATA / "astronaut.png").convert("RGB").resize((256, 256))
+    picture = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].float() / 255
+
+    def grad(tile: int, margin: int) -> torch.Tensor:
+        return gradient(
+            picture, model=model, objective=objective, dtype=None, tile=tile, margin=margin
+        )
+
+    whole = laplacian_normalize(grad(256, 0))
+    tiled = grad(128, 32)
+
+    def error(got: torch.Tensor) -> float:
+        return float((got - whole).norm() / whole.norm())
+
+    assembled, apart = error(laplacian_normalize(tiled)), error(_per_tile_normalised(tiled, 128))
+    print(f"smooth gradient vs untiled: assembled {assembled:.4f}, tile by tile {apart:.4f}")
+    assert assembled < 0.02
+    assert apart > 0.1
+
+
+def test_a_tiled_smooth_dream_matches_the_untiled_one(dreamer: Dreamer) -> None:
+    """With smooth on, a dream in 64 px tiles stays close to the same dream in one piece."""
+    photo = Image.open(DATA / "astronaut.png").convert("RGB").resize((256, 128))
+
+    def dreamed(tile: int, *, smooth: bool = True) -> np.ndarray:
+        params = DreamParams(
+            layers=("strokes",), octaves=1, steps=4, seed=2, tile_size=tile, smooth=smooth
+        )
+        return np.asarray(dreamer.dream(photo, params), dtype=np.float32)
+
+    whole, tiled = dreamed(4096), dreamed(64)
+    changed = np.abs(whole - np.asarray(photo, dtype=np.float32)).mean()
+    off = np.abs(tiled - whole).mean()
+    print(f"mean change {changed:.2f}, tiled vs whole {off:.2f} (of 255)")
+    assert off < 0.1 * changed

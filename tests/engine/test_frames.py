@@ -11,9 +11,13 @@ import pytest
 from PIL import Image
 
 import engine.frames
+import engine.pictures
 from engine import (
     Animation,
     BudgetExceeded,
+    DecodeBudget,
+    DecodeTimeout,
+    DecompressionBomb,
     PictureTooLarge,
     UnsupportedFormat,
     decode_animation,
@@ -22,8 +26,10 @@ from engine import (
     encode_mp4,
     encode_webp,
     plan_frames,
+    probe_animation,
     video_available,
 )
+from tests.engine import hostile
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DURATIONS = (60, 60, 120, 120, 200, 40)
@@ -228,3 +234,74 @@ def test_without_pyav_mp4_is_skipped_and_asked_for_clearly(monkeypatch: pytest.M
     assert encode_animation(animation, max_bytes=10**6, formats=["MP4", "WEBP"]).format == "WEBP"
     with pytest.raises(UnsupportedFormat):
         encode_animation(animation, formats=["MP4"])
+
+
+# --- decoding every frame within a budget -------------------------------------------------------
+
+
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("frames were decoded")
+
+
+def test_pillows_bomb_error_in_a_later_frame_is_a_decompression_bomb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pillow's own DecompressionBombError, raised as it seeks to frame 2, is the engine's."""
+    frames = tuple(Image.new("RGB", (120, 120), (i * 40, 0, 0)) for i in range(3))
+    data = _save(frames, "GIF", (50,) * 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6_000)  # 120² = 14,400 > 2 x 6,000
+    with pytest.raises(DecompressionBomb, match="decompression bomb"):
+        decode_animation(data, max_side=64)
+
+
+def test_a_decode_past_its_deadline_stops_between_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a clock that passes the deadline part-way, DecodeTimeout stops the frames' walk."""
+
+    class Clock:
+        now = 0.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            cls.now += 0.01
+            return cls.now
+
+    data = _save(_pan(30, side=32), "GIF", (50,) * 30, loop=0)
+    monkeypatch.setattr(engine.pictures, "time", Clock)
+    decoded: list[int] = []
+    flatten = engine.frames._flatten
+    monkeypatch.setattr(engine.frames, "_flatten", lambda f, s: decoded.append(1) or flatten(f, s))
+    with pytest.raises(DecodeTimeout, match="took more than 1 second"):
+        decode_animation(data, budget=DecodeBudget(max_seconds=1))
+    assert 0 < len(decoded) < 30
+
+
+def test_the_work_of_every_frame_is_counted_before_the_second_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames x canvas over max_work is refused from the headers, skipped frames counted too."""
+    data = _save(_pan(30, side=32), "GIF", (50,) * 30, loop=0)
+    monkeypatch.setattr(engine.frames, "_read_frames", _never)
+    budget = DecodeBudget(max_work=20 * 32 * 32)
+    with pytest.raises(PictureTooLarge, match="30 frames of this picture"):
+        decode_animation(data, max_frames=10, sample=True, budget=budget)
+
+
+def test_the_memory_of_every_frame_is_estimated_before_the_second_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An animation whose frames would need more than max_memory is refused before reading them."""
+    data = _save(_pan(4, side=200), "GIF", (50,) * 4, loop=0)
+    monkeypatch.setattr(engine.frames, "_read_frames", _never)
+    with pytest.raises(PictureTooLarge, match="memory"):
+        decode_animation(data, budget=DecodeBudget(max_memory=1024 * 1024))
+
+
+def test_probe_reads_every_frames_canvas_and_the_work_of_them_all() -> None:
+    """probe_animation reports the frames and their canvas pixels, and refuses a later frame
+    over the pixel limit though the first is small."""
+    data = _save(_pan(5, side=40), "GIF", (50,) * 5, loop=0)
+    info = probe_animation(data)
+    assert (info.format, info.size, info.frames, info.work) == ("GIF", (40, 40), 5, 5 * 40 * 40)
+    grown = hostile.gif((50, 50), [(0, 0, 50, 50), (0, 0, 400, 400)])
+    with pytest.raises(PictureTooLarge, match="A frame of this animation is 400×400"):
+        probe_animation(grown, max_pixels=100_000)

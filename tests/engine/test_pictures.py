@@ -16,9 +16,11 @@ from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 from engine import pictures
 from engine.errors import (
+    DecodeTimeout,
     DecompressionBomb,
     EmptyPicture,
     NotAPicture,
+    ParamsError,
     PictureError,
     PictureTooLarge,
     TruncatedPicture,
@@ -26,8 +28,10 @@ from engine.errors import (
 )
 from engine.pictures import (
     ACCEPTED_CONTENT_TYPES,
+    DEFAULT_BUDGET,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    DecodeBudget,
     check_content_type,
     check_dimensions,
     decode,
@@ -412,6 +416,176 @@ def test_damaged_files_raise_only_picture_errors(
         data[position % len(data)] = value
     with contextlib.suppress(PictureError):
         decode(bytes(data))
+
+
+# --- decoding within a budget ----------------------------------------------------------------
+
+
+class _Clock:
+    """A stand-in for the time module whose clock moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+        self.reads = 0
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        self.reads += 1
+        return self.now
+
+
+def test_a_decode_past_its_deadline_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the clock passes max_seconds mid-decode, DecodeTimeout stops it with the limit."""
+    clock = _Clock(step=1.0)
+    monkeypatch.setattr(pictures, "time", clock)
+    with pytest.raises(DecodeTimeout, match="more than 3 seconds to unpack"):
+        decode(CHELSEA.read_bytes(), budget=DecodeBudget(max_seconds=3))
+    assert clock.reads <= 5  # stopped at the first reads past the deadline, not at the end
+
+
+def test_the_deadline_is_checked_on_reads_within_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big frame's decode reads the file block by block, each read checking the deadline."""
+    data = _save(_noise(600, 600), "PNG")  # ~1 MB: Pillow reads it in 64 KB blocks
+    clock = _Clock(step=0.001)
+    monkeypatch.setattr(pictures, "time", clock)
+    decode(data, budget=DecodeBudget(max_seconds=1000))
+    assert clock.reads > len(data) // 65536
+
+
+def test_a_normal_picture_decodes_well_within_the_default_budget() -> None:
+    """The default budget takes a real photo without coming near any limit."""
+    assert DEFAULT_BUDGET.max_seconds >= 1 and DEFAULT_BUDGET.max_memory >= 256 * 1024 * 1024
+    assert decode(CHELSEA.read_bytes()).rgb.size == (451, 300)
+
+
+def test_the_memory_estimate_refuses_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture whose decode would need more than max_memory is refused, naming both sizes."""
+    data = _save(Image.new("RGB", (1000, 1000), RED), "PNG")
+    _forbid_pixel_decoding(monkeypatch)
+    with pytest.raises(PictureTooLarge, match=r"about 7.6 MB of memory; the limit is 4 MB"):
+        decode(data, budget=DecodeBudget(max_memory=4 * 1024 * 1024))
+
+
+@pytest.mark.parametrize("name", ["I;16", "CMYK", "P"])
+def test_conversions_are_costed_before_they_run(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16-bit grey, CMYK and palette-with-alpha pictures over the memory budget are refused
+    before a pixel is decoded or converted."""
+    image, fmt, _ = MODES[name]
+    data = _save(image.resize((1000, 1000)), fmt)
+    _forbid_pixel_decoding(monkeypatch)
+    with pytest.raises(PictureTooLarge, match="memory"):
+        decode(data, budget=DecodeBudget(max_memory=1024 * 1024))
+
+
+def test_progressive_cmyk_costs_more_than_rgb() -> None:
+    """A progressive CMYK JPEG is costed above an RGB picture of the same size, which fits."""
+    budget = DecodeBudget(max_memory=8_500_000)  # RGB 1000² needs 8 bytes a pixel
+    decode(_save(Image.new("RGB", (1000, 1000), RED), "PNG"), budget=budget)
+    cmyk = _save(Image.new("CMYK", (1000, 1000), (0, 9, 9, 0)), "JPEG", progressive=True)
+    with pytest.raises(PictureTooLarge, match="memory"):
+        decode(cmyk, budget=budget)
+
+
+def test_a_packed_file_under_the_pixel_limit_is_still_a_bomb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pixels-per-byte test applies under the pixel limit too: 9 megapixels in ~100 bytes."""
+    _forbid_pixel_decoding(monkeypatch)
+    with pytest.raises(DecompressionBomb, match="3000×3000"):
+        decode(_png_claiming(3000, 3000))
+
+
+def test_a_small_packed_picture_is_not_a_bomb() -> None:
+    """Under a megapixel, a picture of one colour in few bytes decodes: it costs next to nothing."""
+    data = _png_claiming(1000, 1000, rows=1000)
+    assert len(data) * 1000 < 1000 * 1000
+    assert decode(data).rgb.size == (1000, 1000)
+
+
+def test_a_side_over_the_limit_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture longer than max_dimension on a side is refused, however few its pixels."""
+    data = _png_claiming(40_000, 2, rows=2)
+    _forbid_pixel_decoding(monkeypatch)
+    with pytest.raises(PictureTooLarge, match="no side may be longer than 30,000 pixels"):
+        decode(data)
+
+
+def test_decode_limits_must_be_positive() -> None:
+    """A budget of zero or less is a ParamsError, not a silent refusal of every picture."""
+    with pytest.raises(ParamsError):
+        DecodeBudget(max_seconds=0)
+    with pytest.raises(ParamsError):
+        DecodeBudget(max_work=-1)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        struct.error("unpack"),
+        IndexError("index"),
+        ValueError("value"),
+        RuntimeError("runtime"),
+        OSError("os"),
+        SyntaxError("syntax"),
+        EOFError("eof"),
+        KeyError("key"),
+        ZeroDivisionError("zero"),
+        RecursionError("deep"),
+    ],
+    ids=type,
+)
+def test_anything_pillow_raises_is_a_damaged_picture(
+    raised: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever Pillow raises while decoding becomes TruncatedPicture, the cause chained."""
+
+    def fail(self: ImageFile.ImageFile) -> None:
+        raise raised
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
+    with pytest.raises(TruncatedPicture, match="cut off or damaged") as refused:
+        decode(CHELSEA.read_bytes())
+    assert refused.value.__cause__ is raised
+
+
+def test_a_feature_pillow_lacks_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NotImplementedError from Pillow says the picture uses something that cannot be read."""
+
+    def fail(self: ImageFile.ImageFile) -> None:
+        raise NotImplementedError("Unimplemented pixel format")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
+    with pytest.raises(UnsupportedFormat, match="save it anew as PNG or JPEG"):
+        decode(CHELSEA.read_bytes())
+
+
+def test_out_of_memory_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MemoryError while decoding is PictureTooLarge, not a crash."""
+
+    def fail(self: ImageFile.ImageFile) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
+    with pytest.raises(PictureTooLarge, match="more memory"):
+        decode(CHELSEA.read_bytes())
+
+
+def test_a_format_pillow_cannot_name_is_not_a_picture() -> None:
+    """A DDS file whose pixel format Pillow does not implement is NotAPicture, not a crash."""
+    header = bytearray(128)
+    header[:4] = b"DDS "
+    struct.pack_into("<7I", header, 4, 124, 0x1007, 16, 16, 0, 0, 0)
+    struct.pack_into("<2I4s", header, 76, 32, 0x4, b"ZZZZ")
+    with pytest.raises(NotAPicture):
+        decode(bytes(header) + bytes(256))
+
+
+def test_quiet_pillow_is_defined_once() -> None:
+    """Pillow is quietened in one place, engine.pictures; engine.frames uses it from there."""
+    import engine.frames
+
+    assert hasattr(pictures, "_quiet_pillow") and not hasattr(engine.frames, "_quiet_pillow")
 
 
 # --- encoding ----------------------------------------------------------------------------------

@@ -1,11 +1,23 @@
-"""Tests for the octave pyramid, roll jitter and tile grid."""
+"""Tests for the octave pyramid, roll jitter, tile grid and Laplacian normalisation."""
+
+import itertools
 
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from engine.transforms import from_pil, octave_sizes, resize, roll, tile_grid, to_pil
+from engine.transforms import (
+    from_pil,
+    laplacian_merge,
+    laplacian_normalize,
+    laplacian_split,
+    octave_sizes,
+    resize,
+    roll,
+    tile_grid,
+    to_pil,
+)
 
 
 def test_octave_sizes_grow_to_the_full_size() -> None:
@@ -67,3 +79,61 @@ def test_resize_keeps_value_range() -> None:
     small = resize(picture, (24, 24))
     assert small.shape[-2:] == (24, 24)
     assert float(resize(small, (64, 64)).min()) >= -1e-4
+
+
+def _rms(x: torch.Tensor) -> float:
+    return float(x.square().mean().sqrt())
+
+
+@given(st.integers(1, 90), st.integers(1, 90), st.integers(0, 5), st.integers(0, 2**31))
+def test_laplacian_bands_add_back_to_the_tensor(
+    height: int, width: int, levels: int, seed: int
+) -> None:
+    """The pyramid's bands, coarsest first and each about half the last, merge back exactly."""
+    x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(seed))
+    bands = laplacian_split(x.double(), levels)
+    assert 1 <= len(bands) <= levels + 1
+    assert bands[-1].shape == x.shape
+    for coarse, fine in itertools.pairwise(bands):
+        assert coarse.shape[-2] == (fine.shape[-2] + 1) // 2
+    torch.testing.assert_close(laplacian_merge(bands), x.double(), rtol=0, atol=1e-12)
+
+
+def test_laplacian_normalize_gives_every_band_unit_rms() -> None:
+    """The result is the merge of the input's bands each scaled to unit root mean square."""
+    x = torch.randn(1, 3, 96, 80, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x * torch.linspace(0.1, 10, 80, dtype=torch.float64)  # bands of very unequal size
+    bands = laplacian_split(x)
+    assert len(bands) == 5
+    scaled = [band / _rms(band) for band in bands]
+    assert all(abs(_rms(band) - 1) < 1e-9 for band in scaled)
+    torch.testing.assert_close(laplacian_normalize(x), laplacian_merge(scaled))
+
+
+def test_laplacian_normalize_evens_out_a_loud_fine_band() -> None:
+    """A pixel-fine checkerboard 100 times louder than a smooth ramp no longer drowns it out."""
+    ramp = torch.linspace(-1, 1, 128).expand(1, 3, 128, 128)
+    rows, cols = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    checks = ((rows + cols) % 2 * 2 - 1).float().expand(1, 3, 128, 128)
+    out = laplacian_normalize(100 * checks + ramp)
+    coarse_in, *_, fine_in = laplacian_split(100 * checks + ramp)
+    coarse_out, *_, fine_out = laplacian_split(out)
+    ratio_in, ratio_out = _rms(fine_in) / _rms(coarse_in), _rms(fine_out) / _rms(coarse_out)
+    print(f"fine / coarse band: {ratio_in:.0f} in, {ratio_out:.2f} out")
+    assert ratio_in > 50
+    assert 0.2 < ratio_out < 5
+    assert all(0.2 < _rms(band) < 3 for band in laplacian_split(out))
+
+
+@given(st.floats(1e-3, 1e3), st.integers(0, 2**31))
+def test_laplacian_normalize_ignores_the_gradient_scale(scale: float, seed: int) -> None:
+    """Scaling the input by any positive factor leaves the normalised result unchanged."""
+    x = torch.randn(1, 3, 40, 56, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(
+        laplacian_normalize(scale * x), laplacian_normalize(x), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_laplacian_normalize_leaves_a_zero_gradient_zero() -> None:
+    """A flat zero gradient (a saturated picture) stays zero instead of turning into NaN."""
+    assert torch.equal(laplacian_normalize(torch.zeros(1, 3, 33, 47)), torch.zeros(1, 3, 33, 47))

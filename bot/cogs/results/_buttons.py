@@ -23,18 +23,20 @@ __all__ = [
 ]
 
 _ID = r"(?P<id>[0-9a-f]{32})"
+# presets the Another layer menu mixes at most
+MIX = 3
 
 
 def layer_options(record: DreamRecord) -> list[discord.SelectOption]:
-    """The model's presets (at most 25, Discord's limit), the one this dream used marked."""
+    """The model's presets (at most 25, Discord's limit), the ones this dream used marked."""
     model = record.params.model
-    current = record.params.layers[0] if record.params.layers else default_preset(model).name
+    current = set(record.params.layers) or {default_preset(model).name}
     return [
         discord.SelectOption(
             label=preset.name,
             value=preset.name,
             description=clip(preset.description),
-            emoji="✅" if preset.name == current else None,
+            emoji="✅" if preset.name in current else None,
         )
         for preset in presets(model)[:25]
     ]
@@ -117,14 +119,16 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"d
 
 
 class LayerSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"dream:layer:{_ID}"):
-    """Dream the original picture again with another of the model's presets (a zoom: zoom into
-    it again, with the same zoom settings)."""
+    """Dream the original picture again with other presets of the model, up to `MIX` mixed (a
+    zoom: zoom into it again, with the same zoom settings)."""
 
     def __init__(self, dream_id: str, *, options: list[discord.SelectOption]) -> None:
         super().__init__(
             discord.ui.Select(
-                placeholder="Another layer…",
+                placeholder=f"Another layer… (pick up to {MIX} to mix them)",
                 options=options,
+                min_values=1,
+                max_values=max(1, min(MIX, len(options))),
                 custom_id=f"dream:layer:{dream_id}",
                 row=1,
             )
@@ -140,7 +144,7 @@ class LayerSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"dr
         return cls(match["id"], options=options)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await another_layer(interaction, self.dream_id, self.item.values[0])
+        await another_layer(interaction, self.dream_id, "+".join(self.item.values))
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (

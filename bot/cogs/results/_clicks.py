@@ -14,35 +14,19 @@ from typing import TYPE_CHECKING, cast
 
 import discord
 
-from bot.animation import (
-    DREAM,
-    NO_ZOOMS,
-    ZOOM,
-    JobPlan,
-    animations_allowed,
-    last_frame,
-    planner,
-    zoomer,
-)
-from bot.cogs.results._answers import gone, info_text, tell_error
-from bot.errors import BotError, OptionRejected
+from bot.dreams import NO_ZOOMS, gone, info_text, last_frame, tell_error
+from bot.errors import CannotReadVideo, NotYours, OptionRejected
+from bot.jobs import JobKind
 from bot.reply import Reply
 from bot.storage import DreamKind, DreamRecord
-from engine import DreamParams, ZoomParams, presets
+from engine import DreamParams, ZoomParams, parse_recipe, presets
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
-    from bot.cogs.results._pipeline import Dreams
+    from bot.dreams import Dreams, Rules
+    from bot.dreams._service import Prepare
 
 __all__ = ["another_layer", "deeper", "delete", "info"]
-
-
-class NotYours(BotError):
-    """Someone else's dream, and no right to manage messages here."""
-
-
-class CannotReadVideo(BotError):
-    """The result is an MP4 video, which the bot writes but cannot read back."""
 
 
 Handler = Callable[..., Awaitable[None]]
@@ -60,7 +44,7 @@ def _answering(handler: Handler) -> Handler:
         try:
             await handler(bot.dreams, interaction, reply, *args)
         except Exception as error:
-            await tell_error(reply, error)
+            await tell_error(reply, error, what=f"the {handler.__name__} control")
 
     return answer
 
@@ -72,12 +56,24 @@ async def _stored(dreams: Dreams, dream_id: str) -> DreamRecord:
     return record
 
 
+async def _guide(dreams: Dreams, record: DreamRecord, rules: Rules) -> bytes | None:
+    """The guide picture ``record`` was steered towards, kept for the dreams made from it (if
+    guides are still allowed here)."""
+    if not record.has_guide:
+        return None
+    rules.check_controls(guide=True, dream_of=False)
+    guide = await dreams.store.guide_picture(record.id)
+    if guide is None:
+        raise gone(record, retention_days=dreams.retention_days)
+    return guide
+
+
 def _video(record: DreamRecord) -> CannotReadVideo | None:
     """Why a result cannot be read back to go deeper: it is an MP4 (chosen when GIF and WebP did
     not fit the upload limit)."""
     if not (record.output_filename or "").lower().endswith(".mp4"):
         return None
-    if record.job_kind == ZOOM:
+    if record.job_kind is JobKind.ZOOM:
         return CannotReadVideo(
             "This zoom came out as an MP4 video, and I can't read videos back to zoom on from "
             "its last frame. Another layer still works: it zooms into your original picture."
@@ -90,21 +86,20 @@ def _video(record: DreamRecord) -> CannotReadVideo | None:
 
 async def _prepare(
     dreams: Dreams, interaction: discord.Interaction, record: DreamRecord, params: DreamParams
-) -> Callable[[bytes], Awaitable[JobPlan]]:
+) -> Prepare:
     """What to make of a control's picture, like the command that made ``record``: a zoom with
     its settings (within today's caps), else a dream of every frame if it moves and may."""
-    bot = dreams.bot
-    if record.job_kind != ZOOM:
-        return planner(bot, interaction.guild_id, params)
-    if not await animations_allowed(bot, interaction.guild_id):
+    if record.job_kind is not JobKind.ZOOM:
+        return dreams.planner(interaction.guild_id, params)
+    if not await dreams.animations_allowed(interaction.guild_id):
         raise OptionRejected(NO_ZOOMS)
-    zoom = ZoomParams(**(record.animation or {}))
+    zoom = record.animation if isinstance(record.animation, ZoomParams) else ZoomParams()
     zoom = dataclasses.replace(
         zoom,
-        frames=min(zoom.frames, bot.settings.dream_max_frames),
+        frames=min(zoom.frames, dreams.bot.settings.dream_max_frames),
         steps=min(zoom.steps, params.steps),  # a server's step cap holds for each frame
     )
-    return zoomer(bot.settings, params, zoom)
+    return dreams.zoomer(params, zoom)
 
 
 @_answering
@@ -119,14 +114,14 @@ async def deeper(
     rules = await dreams.rules(interaction)
     params = rules.fit(record.params)
     # a still result is dreamed as a still; a moving one as the command that made it would
-    moving = record.job_kind != DREAM
+    moving = record.job_kind is not JobKind.DREAM
     prepare = await _prepare(dreams, interaction, record, params) if moving else None
     with dreams.once("deeper", record.id):
         output = await dreams.store.output_picture(record.id)
         if output is None:
             raise gone(record, retention_days=dreams.retention_days)
         picture: bytes | Callable[[], Awaitable[bytes]] = output
-        if record.job_kind == ZOOM:
+        if record.job_kind is JobKind.ZOOM:
 
             async def frame() -> bytes:  # after the public answer: decoding takes a moment
                 return await asyncio.to_thread(last_frame, output)
@@ -138,6 +133,7 @@ async def deeper(
             rules=rules,
             params=params,
             picture=picture,
+            guide=await _guide(dreams, record, rules),
             kind=DreamKind.DEEPER,
             parent=record,
             prepare=prepare,
@@ -148,15 +144,20 @@ async def deeper(
 async def another_layer(
     dreams: Dreams, interaction: discord.Interaction, reply: Reply, dream_id: str, layer: str
 ) -> None:
-    """Dream the original picture of the dream again with another preset of its model (every
-    frame of an animation; a zoom zooms into it again with the same settings)."""
+    """Dream the original picture of the dream again with other presets of its model, mixed
+    when several were picked (``eyes+fur``); every frame of an animation; a zoom zooms into it
+    again with the same settings. Its guide and class stay."""
     record = await _stored(dreams, dream_id)
-    if layer not in {p.name for p in presets(record.params.model)}:
-        raise OptionRejected(f"{record.params.model} has no layer preset {layer!r}.")
+    model = record.params.model
+    names = {p.name for p in presets(model)}
+    unknown = [term for term in layer.split("+") if term not in names]
+    if unknown:
+        raise OptionRejected(f"{model} has no layer preset {unknown[0]!r}.")
+    mix = parse_recipe(layer, model).terms
     rules = await dreams.rules(interaction)
-    params = rules.fit(dataclasses.replace(record.params, layers=(layer,)))
+    params = rules.fit(dataclasses.replace(record.params, layers=mix))
     prepare = await _prepare(dreams, interaction, record, params)
-    with dreams.once("layer", record.id, layer):
+    with dreams.once("layer", record.id, *mix):
         picture = await dreams.store.input_picture(record.origin_id)
         if picture is None:
             origin = await dreams.store.get(record.origin_id)
@@ -167,6 +168,7 @@ async def another_layer(
             rules=rules,
             params=params,
             picture=picture,
+            guide=await _guide(dreams, record, rules),
             kind=DreamKind.LAYER,
             parent=record,
             prepare=prepare,

@@ -1,5 +1,5 @@
-"""The `Results` cog: opens the store and makes ``bot.dreams``, registers the result controls,
-queues again the dreams a restart interrupted, and deletes pictures past their retention."""
+"""The `Results` cog: registers the result controls (and hands them to the dreams service), queues
+again the dreams a restart interrupted, and deletes pictures past their retention."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
-from bot.cogs.results._buttons import DYNAMIC_ITEMS
-from bot.cogs.results._pipeline import Dreams
-from bot.jobs import Resumable
-from bot.storage import Store
+from bot.cogs.results._buttons import DYNAMIC_ITEMS, result_view
 
 if TYPE_CHECKING:
     from bot.bot import DreamBot
+    from bot.dreams import Dreams
 
 __all__ = ["CLEANUP_INTERVAL_S", "Results"]
 
@@ -28,27 +26,25 @@ CLEANUP_INTERVAL_S = 3600.0
 class Results(commands.Cog):
     """Makes every dream's result playable, across restarts."""
 
-    def __init__(self, bot: DreamBot) -> None:
+    def __init__(self, bot: DreamBot, dreams: Dreams) -> None:
         self.bot = bot
+        self.dreams = dreams
         self._cleaner: asyncio.Task[None] | None = None
         self._resumed = False
 
     async def cog_load(self) -> None:
-        store = await Store.open(self.bot.settings.dream_data_dir)
-        self.bot.dreams = Dreams(self.bot, store)
-        if isinstance(self.bot.jobs, Resumable):
-            self.bot.jobs.on_resumed = self.bot.dreams.take_over
+        self.dreams.result_view = result_view
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         self._cleaner = asyncio.create_task(self._clean_periodically(), name="dream-cleanup")
         self._cleaner.add_done_callback(self._cleaner_ended)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
+        self.dreams.result_view = None
         if self._cleaner is not None:
             self._cleaner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cleaner
-        await self.bot.dreams.store.close()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -56,14 +52,14 @@ class Results(commands.Cog):
         if self._resumed:
             return
         self._resumed = True
-        resumed = await self.bot.dreams.resume()
+        resumed = await self.dreams.resume()
         if resumed:
             log.info("Queued %d interrupted dreams again", resumed)
 
     async def _clean_periodically(self) -> None:
         while True:
             try:
-                await self.bot.dreams.cleanup()
+                await self.dreams.cleanup()
             except Exception:
                 log.exception("Could not delete old pictures; trying again in an hour")
             await asyncio.sleep(CLEANUP_INTERVAL_S)
