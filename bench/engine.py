@@ -413,36 +413,43 @@ def objectives_section(
     }
     picture = photo(size)
 
-    def run(params: DreamParams, guide_picture: Image.Image | None) -> float:
+    def run(params: DreamParams, guide_picture: Image.Image | None) -> tuple[float, float]:
+        # wall time, and the CPU time of every thread of this process: on a CPU shared with
+        # other work the second is far steadier, since waiting for a core costs none of it
         _sync(dreamer.device)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         dreamer.dream(picture, params, guide=guide_picture)
         _sync(dreamer.device)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
     firsts = {}
     for name, (params, guide_picture) in variants.items():
         log(f"objectives {model} {size}px {name}: warm-up")
-        firsts[name] = run(params, guide_picture)
-    times: dict[str, list[float]] = {name: [] for name in variants}
+        firsts[name] = run(params, guide_picture)[0]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for turn in range(1, repeats + 1):
         log(f"objectives {model} {size}px: timed turn {turn} of {repeats}")
         for name, (params, guide_picture) in variants.items():
             times[name].append(run(params, guide_picture))
-    medians = {name: statistics.median(runs) for name, runs in times.items()}
-    reference = medians[next(iter(variants))]
+    wall = {name: statistics.median(t for t, _ in runs) for name, runs in times.items()}
+    cpu = {name: statistics.median(c for _, c in runs) for name, runs in times.items()}
+    first = next(iter(variants))
     lines = [
         f"Objectives: {model}, {size} px, the classic dream ({base.octaves} octaves x "
         f"{base.octave_scale}, {base.steps} steps), medians of {repeats} after a warm-up, the "
-        "dreams taking turns; x one layer = median / the one layer's median.",
+        "dreams taking turns; x one layer = median / the one layer's median; CPU s = CPU time "
+        "of the process's threads (steadier than wall time on a busy machine; on a GPU it "
+        "counts only the host's part).",
         "",
-        "| objective | s per dream | x one layer | runs (s) | first dream s |",
-        "|---|---|---|---|---|",
+        "| objective | s per dream | x one layer | CPU s per dream | x one layer (CPU) "
+        "| runs (s) | first dream s |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, median in medians.items():
-        runs = ", ".join(f"{t:.2f}" for t in times[name])
+    for name in variants:
+        runs = ", ".join(f"{t:.2f}" for t, _ in times[name])
         lines.append(
-            f"| {name} | {median:.3f} | {median / reference:.2f}x | {runs} | {firsts[name]:.2f} |"
+            f"| {name} | {wall[name]:.3f} | {wall[name] / wall[first]:.2f}x | {cpu[name]:.2f} "
+            f"| {cpu[name] / cpu[first]:.2f}x | {runs} | {firsts[name]:.2f} |"
         )
     return lines
 

@@ -1,8 +1,8 @@
 """What the checked decode costs: seconds and peak memory of `decode` / `decode_animation` against
-the same functions before the decoding budget (``--before``, a commit: default HEAD) and against
-plain Pillow (``Image.open(...).convert("RGB")``, every frame for animations), in one run, on
-normal photos and animations; then the checked decode of every hostile file of
-tests/engine/hostile.py (plain Pillow would take minutes and GiBs on some).
+the same functions before the decoding budget (``--before``, a commit: default 6e98aec, the last
+one without it) and against plain Pillow (``Image.open(...).convert("RGB")``, every frame for
+animations), in one run, on normal photos and animations; then the checked decode of every
+hostile file of tests/engine/hostile.py (plain Pillow would take minutes and GiBs on some).
 
     python bench/pictures.py                 # photos from tests/data and /work/shared/images
     python bench/pictures.py --repeat 9 --images DIR --before COMMIT
@@ -123,14 +123,19 @@ def normal_pictures(images: Path | None) -> dict[str, bytes]:
     return pictures
 
 
-def _median_seconds(call: Callable[[bytes], object], data: bytes, repeat: int) -> float:
-    times = []
+def _median_seconds(
+    calls: list[Callable[[bytes], object]], data: bytes, repeat: int
+) -> list[float]:
+    """Each call's median seconds, the calls taken in turn within each round so that a machine
+    getting busier or calmer weighs on all of them alike."""
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        started = time.perf_counter()
-        with contextlib.suppress(Exception):  # hostile files: the refusal is what is timed
-            call(data)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for call, spent in zip(calls, times, strict=True):
+            started = time.perf_counter()
+            with contextlib.suppress(Exception):  # hostile files: the refusal is what is timed
+                call(data)
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in times]
 
 
 def _child(path: Path, way: str) -> None:
@@ -197,7 +202,7 @@ def _bench(
         suffix = "_frames" if name.startswith("animation") else ""
         path = folder / name
         path.write_bytes(data)
-        seconds = [_median_seconds(WAYS[way + suffix], data, repeat) for way in ways]
+        seconds = _median_seconds([WAYS[way + suffix] for way in ways], data, repeat)
         peaks = [_peak(path, way + suffix) for way in ways]
         figures = [f"{s:.4f}" for s in seconds] + [f"{p / 2**20:.1f}" for p, _ in peaks]
         if plain:
@@ -215,7 +220,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--images", type=Path, default=SHARED if SHARED.is_dir() else None)
     parser.add_argument("--no-hostile", action="store_true")
-    parser.add_argument("--before", default="HEAD", help="commit of the unchecked decode")
+    # 6e98aec: the last commit before the decoding budget (b8e5738 brought it)
+    parser.add_argument("--before", default="6e98aec", help="commit of the unchecked decode")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

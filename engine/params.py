@@ -16,7 +16,8 @@ BASE_STEP = 3.75 / 255
 MAX_TERMS = 4
 # `blocks.4:12` dreams channel 12 of blocks.4 alone, as Google's notebook dreams single channels
 CHANNEL_MARK = ":"
-# chosen by looking at docs/smooth.png
+# Off, chosen by looking at docs/smooth.jpg: smooth gives the coarsest band as much of each step
+# as the finest, which washes whole regions of a photo into new colours; plain keeps the photo.
 SMOOTH_DEFAULT = False
 
 

@@ -24,6 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs._options import check_model, model_autocomplete
+from bot.errors import ShuttingDown
 from bot.jobs import JobBackend, JobRequest
 from engine import (
     MODEL_DESCRIPTIONS,
@@ -201,6 +202,9 @@ class LayerSheets:
     async def _build(self, model: str) -> Sheet:
         try:
             return await self._make(model)
+        except ShuttingDown:
+            log.info("The layer sheet of %s was not finished before the bot stopped", model)
+            raise
         except Exception as error:
             log.warning(
                 "Could not make the layer sheet of %s (tried again on the next /layers): %s",

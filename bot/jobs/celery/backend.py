@@ -456,13 +456,16 @@ class CeleryBackend:
                 self._unsent[job_id] = model
             else:
                 log.warning("Job %s lost its worker on its last attempt; gave up", job_id)
-        for job_id, model in list(self._unsent.items()):
+        # taken out before sending, so that two rounds at once never send one task twice
+        for job_id in list(self._unsent):
+            if job_id not in self._unsent:
+                continue
+            model = self._unsent.pop(job_id)
             try:
                 await asyncio.to_thread(self._publish, job_id, model)
             except Exception as error:  # the next heartbeat tries again
+                self._unsent[job_id] = model
                 log.warning("Could not requeue job %s yet: %s", job_id, error)
-            else:
-                del self._unsent[job_id]
 
     async def _adopt_orphans(self) -> None:
         """Watch the unanswered jobs no live bot process watches (left by a stopped one)."""

@@ -73,14 +73,17 @@ def step(workers: Workers, job: Job) -> int:
 async def test_a_dream_goes_through_a_worker_with_progress(
     backends: Callable[..., Any], workers: Workers, cat_photo: bytes
 ) -> None:
-    """Submit -> queued -> running with octave/step progress -> the dreamed picture."""
+    """Submit -> (queued) -> running with octave/step progress -> the dreamed picture."""
     backend = await backends()
     job = await backend.submit(request(101, cat_photo, seed=SLOW_SEED, steps=3))
+    # a free worker may start it before submit() returns: then queued is never seen
     seen = [status async for status in job.watch()]
     result = await job.result()
     with Image.open(io.BytesIO(result.picture.data)) as picture:
         assert picture.size == (64, 43)
-    assert seen[0].state is JobState.QUEUED and seen[-1].state is JobState.DONE
+    order = [JobState.QUEUED, JobState.RUNNING, JobState.DONE]
+    states = [order.index(s.state) for s in seen]
+    assert states == sorted(states) and seen[-1].state is JobState.DONE, seen
     assert any(s.progress is not None and s.progress.steps == 3 for s in seen)
     assert field(workers, job, "worker") in workers.alive()
     # nothing of the finished job lingers but its state, for a while
