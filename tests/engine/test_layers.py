@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ParamsError, UnknownLayer, UnknownModel
@@ -128,6 +128,7 @@ def test_a_channel_term_keeps_its_channel() -> None:
     assert recipe.layers == ("blocks.4.0", "blocks.4:12")
 
 
+@settings(deadline=None)
 @given(st.permutations(EFFNET_TERMS), st.integers(1, MAX_TERMS), st.booleans())
 def test_order_case_and_repeats_do_not_change_a_recipe(
     terms: list[str], count: int, upper: bool

@@ -3,7 +3,7 @@
 import itertools
 
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -85,6 +85,7 @@ def _rms(x: torch.Tensor) -> float:
     return float(x.square().mean().sqrt())
 
 
+@settings(max_examples=60, deadline=None)
 @given(st.integers(1, 90), st.integers(1, 90), st.integers(0, 5), st.integers(0, 2**31))
 def test_laplacian_bands_add_back_to_the_tensor(
     height: int, width: int, levels: int, seed: int
@@ -125,6 +126,7 @@ def test_laplacian_normalize_evens_out_a_loud_fine_band() -> None:
     assert all(0.2 < _rms(band) < 3 for band in laplacian_split(out))
 
 
+@settings(max_examples=40, deadline=None)
 @given(st.floats(1e-3, 1e3), st.integers(0, 2**31))
 def test_laplacian_normalize_ignores_the_gradient_scale(scale: float, seed: int) -> None:
     """Scaling the input by any positive factor leaves the normalised result unchanged."""
