@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.cooldowns import Cooldowns
@@ -19,7 +20,7 @@ from bot.settings import Settings
 from bot.storage import Store
 from bot.sync import sync_commands
 
-__all__ = ["EXTENSIONS", "PERMISSIONS", "DreamBot", "invite_url"]
+__all__ = ["EXTENSIONS", "PERMISSIONS", "DreamBot", "account_install_url", "invite_url"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ def invite_url(application_id: int) -> str:
     )
 
 
+def account_install_url(application_id: int) -> str:
+    """The link that installs the app to a member's own account (usable in any server, DM and
+    group DM); the app's Installation page must allow "User Install"."""
+    # discord.py's oauth_url has no integration_type (1: a user install)
+    url = discord.utils.oauth_url(application_id, scopes=("applications.commands",))
+    return f"{url}&integration_type=1"
+
+
 class DreamBot(commands.Bot):
     """The DeepDream bot. ``jobs`` runs the dreams (default: as ``DREAM_BACKEND`` says)."""
 
@@ -74,6 +83,12 @@ class DreamBot(commands.Bot):
             help_command=None,
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
+            # every command, unless it says otherwise: installed to a server or to a member's
+            # account, and used in servers, in the DM with the bot and in group DMs
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=True
+            ),
         )
         self.settings = settings
         self.jobs: JobBackend = jobs if jobs is not None else backend_from_settings(settings)
@@ -128,7 +143,8 @@ class DreamBot(commands.Bot):
             "Logged in as %s (id %s), in %d servers", self.user, self.user.id, len(self.guilds)
         )
         if self.application_id is not None:
-            log.info("Invite me with %s", invite_url(self.application_id))
+            log.info("Invite me to a server with %s", invite_url(self.application_id))
+            log.info("Install me to your account with %s", account_install_url(self.application_id))
         log.info("Models offered: %s", ", ".join(self.settings.dream_models))
         log.info("Dreams run on: %s", await self.jobs.describe())
 

@@ -36,7 +36,9 @@ __all__ = [
     "dream_animation_bytes",
     "dream_frames",
     "estimate_animation",
+    "estimate_dream",
     "estimate_zoom",
+    "objective_cost",
     "zoom",
     "zoom_bytes",
 ]
@@ -51,6 +53,13 @@ SECONDS_PER_MEGAPIXEL_STEP = {"cpu": 1.2, "cuda": 0.03, "mps": 0.3}
 SECONDS_PER_STEP = {"cpu": 0.02, "cuda": 0.008, "mps": 0.015}
 # how much slower than efficientnet_lite0 each model dreams, about
 MODEL_COST = {"efficientnet_lite0": 1.0, "googlenet": 1.5, "inception_v3": 2.5, "vgg16": 8.0}
+# What each addition to one layer's objective adds to a step, as a share of the step: measured on
+# efficientnet_lite0 at 512 px on the CPU (`bench/engine.py --objectives`: a 2-layer mix 1.08x,
+# a class 1.35x since it runs the whole network, a guide 1.04x, smooth 1.17x).
+EXTRA_LAYER_COST = 0.08
+CLASS_COST = 0.35
+GUIDE_COST = 0.04
+SMOOTH_COST = 0.17
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -160,6 +169,19 @@ class FrameProgress(Progress):
         return self.steps_done / self.steps_total
 
 
+def objective_cost(params: DreamParams, *, guided: bool = False) -> float:
+    """How many times one layer's step a step of this objective costs: each further layer of a
+    mix, a class, a guide picture and smooth add their share."""
+    terms = sum(len(recipe.split("+")) for recipe in params.layers) or 1
+    return (
+        1.0
+        + EXTRA_LAYER_COST * (terms - 1)
+        + CLASS_COST * (params.dream_of is not None)
+        + GUIDE_COST * guided
+        + SMOOTH_COST * params.smooth
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Cost:
     """What a dream will cost, known before it starts."""
@@ -167,25 +189,43 @@ class Cost:
     frames: int
     steps: int  # gradient steps in all
     megapixel_steps: float  # each step's picture size in megapixels, added up
+    objective: float = 1.0  # `objective_cost`: a step's cost against one layer's
 
     def seconds(self, device: str | torch.device = "cpu", *, model: str = DEFAULT_MODEL) -> float:
         """A rough estimate of the time on ``device`` (its type: cpu, cuda, mps)."""
         kind = torch.device(device).type
         rate = SECONDS_PER_MEGAPIXEL_STEP.get(kind, SECONDS_PER_MEGAPIXEL_STEP["cpu"])
         fixed = SECONDS_PER_STEP.get(kind, SECONDS_PER_STEP["cpu"])
-        factor = MODEL_COST.get(model, 1.0)
+        factor = MODEL_COST.get(model, 1.0) * self.objective
         return factor * (self.megapixel_steps * rate + self.steps * fixed)
 
 
-def estimate_zoom(size: tuple[int, int], params: DreamParams, settings: ZoomParams) -> Cost:
+def estimate_dream(size: tuple[int, int], params: DreamParams, *, guided: bool = False) -> Cost:
+    """The cost of a still dream of a picture of ``size`` (width, height, before scaling)."""
+    width, height = _fit(size, params.max_side)
+    sizes = octave_sizes(height, width, octaves=params.octaves, scale=params.octave_scale)
+    megapixels = sum(h * w for h, w in sizes) / 1e6
+    objective = objective_cost(params, guided=guided)
+    return Cost(1, len(sizes) * params.steps, megapixels * params.steps, objective)
+
+
+def estimate_zoom(
+    size: tuple[int, int], params: DreamParams, settings: ZoomParams, *, guided: bool = False
+) -> Cost:
     """The cost of a zoom of frames of ``size`` (width, height, after scaling to max_side)."""
     width, height = _fit(size, params.max_side)
     steps = settings.frames * settings.steps
-    return Cost(settings.frames, steps, steps * width * height / 1e6)
+    objective = objective_cost(params, guided=guided)
+    return Cost(settings.frames, steps, steps * width * height / 1e6, objective)
 
 
 def estimate_animation(
-    frames: int, size: tuple[int, int], params: DreamParams, settings: AnimationParams
+    frames: int,
+    size: tuple[int, int],
+    params: DreamParams,
+    settings: AnimationParams,
+    *,
+    guided: bool = False,
 ) -> Cost:
     """The cost of dreaming ``frames`` frames of ``size`` (width, height, before scaling)."""
     width, height = _fit(size, settings.side(params))
@@ -194,7 +234,7 @@ def estimate_animation(
     follow = settings.steps_after_first(params)
     steps = len(sizes) * (params.steps + (frames - 1) * follow)
     mp_steps = megapixels * (params.steps + (frames - 1) * follow)
-    return Cost(frames, steps, mp_steps)
+    return Cost(frames, steps, mp_steps, objective_cost(params, guided=guided))
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:

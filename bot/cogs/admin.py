@@ -77,7 +77,11 @@ class Admin(commands.Cog):
         name="dream-settings",
         description="How I dream on this server (members who may manage the server only)",
         default_permissions=discord.Permissions(manage_guild=True),
-        guild_only=True,
+        # a server's own settings: only where the server installed the bot, only in the server
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        allowed_contexts=app_commands.AppCommandContext(
+            guild=True, dm_channel=False, private_channel=False
+        ),
     )
 
     def __init__(self, bot: DreamBot, dreams: Dreams) -> None:

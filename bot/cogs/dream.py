@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs._message_pictures import NO_PICTURE, MessagePicture, find_picture, first_picture
 from bot.cogs._options import (
     SEED_MAX,
     check_attachment,
@@ -24,7 +25,7 @@ from bot.cogs._options import (
 from bot.dreams import MAX_OCTAVES, MAX_STEPS, asked_options
 from bot.errors import AttachmentRejected
 from bot.reply import Reply
-from engine import ACCEPTED_CONTENT_TYPES, DreamParams
+from engine import DreamParams
 from engine.params import SMOOTH_DEFAULT
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ if TYPE_CHECKING:
     from bot.dreams import Dreams
 
 __all__ = ["Dream", "check_attachment", "first_picture", "setup"]
-
-
-def first_picture(attachments: list[discord.Attachment]) -> discord.Attachment | None:
-    """The first attachment we take, else the first that claims to be a picture, else None."""
-    pictures = [a for a in attachments if (a.content_type or "").startswith("image/")]
-    accepted = [a for a in pictures if a.content_type in ACCEPTED_CONTENT_TYPES]
-    for candidates in (accepted, pictures):
-        if candidates:
-            return candidates[0]
-    return None
 
 
 class Dream(commands.Cog):
@@ -90,7 +81,7 @@ class Dream(commands.Cog):
         """Dream a picture: the network paints what it sees into it."""
         await self._dream(
             interaction,
-            image,
+            MessagePicture(attachment=image),
             model=model,
             layer=layer,
             strength=strength,
@@ -105,12 +96,10 @@ class Dream(commands.Cog):
     async def dream_message(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        attachment = first_picture(message.attachments)
-        if attachment is None:
-            raise AttachmentRejected(
-                "That message has no picture I can dream; I take PNG, JPEG, WebP and GIF."
-            )
-        await self._dream(interaction, attachment)
+        picture = find_picture(message)
+        if picture is None:
+            raise AttachmentRejected(NO_PICTURE)
+        await self._dream(interaction, picture)
 
     dream.autocomplete("model")(model_autocomplete)
     dream.autocomplete("layer")(layer_autocomplete)
@@ -119,7 +108,7 @@ class Dream(commands.Cog):
     async def _dream(
         self,
         interaction: discord.Interaction,
-        attachment: discord.Attachment,
+        picture: MessagePicture,
         *,
         model: str | None = None,
         layer: str | None = None,
@@ -136,7 +125,7 @@ class Dream(commands.Cog):
         interaction.extras["reply"] = reply
 
         # refusals before deferring stay ephemeral
-        check_attachment(attachment)
+        picture.check()
         if guide is not None:
             check_attachment(guide)
         dreams = self.dreams
@@ -152,16 +141,19 @@ class Dream(commands.Cog):
             dream_of=dream_of,
             smooth=smooth,
         )
-        params = rules.fit(rules.with_default_layer(params), asked=asked_options(interaction))
+        guided = guide is not None
+        params = rules.with_default_layer(params)
+        params = rules.fit(params, asked=asked_options(interaction), guided=guided)
         await dreams.run(
             interaction,
             reply,
             rules=rules,
             params=params,
-            picture=lambda: download(attachment),
+            picture=picture.read,
             guide=(lambda: download(guide)) if guide is not None else None,
             # an animated picture: every frame is dreamed
-            prepare=dreams.planner(interaction.guild_id, params),
+            prepare=dreams.planner(interaction.guild_id, params, guided=guided),
+            spoiler=picture.spoiler,
         )
 
     def _params(

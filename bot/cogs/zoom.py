@@ -88,6 +88,7 @@ class Zoom(commands.Cog):
             params=params,
             picture=lambda: download(image),
             prepare=dreams.zoomer(params, settings),
+            spoiler=image.is_spoiler(),
         )
 
     dream_zoom.autocomplete("model")(model_autocomplete)

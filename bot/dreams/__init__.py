@@ -13,7 +13,7 @@ from bot.dreams._plans import (
     plan_zoom,
 )
 from bot.dreams._rules import MAX_OCTAVES, MAX_STEPS, Rules, asked_options
-from bot.dreams._service import LOST, RESTARTING, RESUMED, Dreams, QueueView
+from bot.dreams._service import LOST, RESTARTING, RESUMED, TO_DMS, Dreams, QueueView
 from bot.dreams._stored import StoredInteraction, origin_of, record_origin
 from bot.dreams._texts import (
     SOMETHING_WENT_WRONG,
@@ -39,6 +39,7 @@ __all__ = [
     "RESTARTING",
     "RESUMED",
     "SOMETHING_WENT_WRONG",
+    "TO_DMS",
     "Dreams",
     "JobPlan",
     "QueueView",

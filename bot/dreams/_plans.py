@@ -19,6 +19,7 @@ from engine import (
     ZoomParams,
     encode,
     estimate_animation,
+    estimate_dream,
     estimate_zoom,
     plan_frames,
     probe_animation,
@@ -45,12 +46,13 @@ NO_ZOOMS = "Animations are turned off here, so I can't zoom."
 
 @dataclass(frozen=True, slots=True)
 class JobPlan:
-    """What to make of a downloaded picture: the job's kind and settings, and a note for the
-    member (shown after the result's summary)."""
+    """What to make of a downloaded picture: the job's kind and settings, a note for the
+    member (shown after the result's summary), and its estimated engine time (None: unknown)."""
 
     kind: JobKind = JobKind.DREAM
     animation: AnimationParams | ZoomParams | None = None
     note: str | None = None
+    seconds: float | None = None
 
 
 def animation_params(settings: Settings) -> AnimationParams:
@@ -64,10 +66,15 @@ def animation_params(settings: Settings) -> AnimationParams:
     )
 
 
-def check_time(cost: Cost, params: DreamParams, settings: Settings, *, what: str) -> None:
-    """`BudgetExceeded` when ``cost`` would take longer than ``DREAM_ANIMATION_MAX_S`` here."""
-    device = resolve_device(settings.dream_device)
-    seconds = cost.seconds(device, model=params.model)
+def seconds_of(cost: Cost, params: DreamParams, settings: Settings) -> float:
+    """``cost`` in estimated seconds on the engine's device here."""
+    return cost.seconds(resolve_device(settings.dream_device), model=params.model)
+
+
+def check_time(cost: Cost, params: DreamParams, settings: Settings, *, what: str) -> float:
+    """The estimated seconds of ``cost``; `BudgetExceeded` when that is longer than
+    ``DREAM_ANIMATION_MAX_S`` here."""
+    seconds = seconds_of(cost, params, settings)
     limit = settings.dream_animation_max_s
     if seconds > limit:
         raise BudgetExceeded(
@@ -75,6 +82,7 @@ def check_time(cost: Cost, params: DreamParams, settings: Settings, *, what: str
             f"the limit here is {_duration(limit)}. Try fewer frames or steps, or a smaller "
             "picture."
         )
+    return seconds
 
 
 def _duration(seconds: float) -> str:
@@ -84,16 +92,17 @@ def _duration(seconds: float) -> str:
 
 
 async def plan_picture(
-    data: bytes, params: DreamParams, settings: Settings, *, allowed: bool
+    data: bytes, params: DreamParams, settings: Settings, *, allowed: bool, guided: bool = False
 ) -> JobPlan:
     """A still dream, or every frame of an animated picture (when ``allowed``), within the
     frame budget and the time limit; reads only the header and the first frame."""
     # Pillow walks a GIF's blocks to count its frames: a few ms, but not on the event loop
     info = await asyncio.to_thread(probe_animation, data)
+    still = seconds_of(estimate_dream(info.size, params, guided=guided), params, settings)
     if info.frames <= 1:
-        return JobPlan()
+        return JobPlan(seconds=still)
     if not allowed:
-        return JobPlan(note=FIRST_FRAME_ONLY)
+        return JobPlan(note=FIRST_FRAME_ONLY, seconds=still)
     animation = animation_params(settings)
     width, height = info.size
     scale = min(1.0, animation.side(params) / max(width, height))
@@ -105,20 +114,21 @@ async def plan_picture(
         max_pixels=animation.max_pixels,
         sample=animation.sample,
     )
-    cost = estimate_animation(len(plan.indices), size, params, animation)
-    check_time(cost, params, settings, what="This animation")
+    cost = estimate_animation(len(plan.indices), size, params, animation, guided=guided)
+    seconds = check_time(cost, params, settings, what="This animation")
     note = f"{len(plan.indices)} frames" + (f", {plan.note}" if plan.note else "")
-    return JobPlan(kind=JobKind.ANIMATED, animation=animation, note=note)
+    return JobPlan(kind=JobKind.ANIMATED, animation=animation, note=note, seconds=seconds)
 
 
 async def plan_zoom(
-    data: bytes, params: DreamParams, zoom: ZoomParams, settings: Settings
+    data: bytes, params: DreamParams, zoom: ZoomParams, settings: Settings, *, guided: bool = False
 ) -> JobPlan:
     """The zoom, if it fits the time limit at the picture's real size (the attachment's metadata
     was checked before the download)."""
     info = await asyncio.to_thread(probe_animation, data)
-    check_time(estimate_zoom(info.size, params, zoom), params, settings, what="This zoom")
-    return JobPlan(kind=JobKind.ZOOM, animation=zoom)
+    cost = estimate_zoom(info.size, params, zoom, guided=guided)
+    seconds = check_time(cost, params, settings, what="This zoom")
+    return JobPlan(kind=JobKind.ZOOM, animation=zoom, seconds=seconds)
 
 
 def last_frame(data: bytes) -> bytes:

@@ -13,7 +13,7 @@ import discord
 from bot.dreams._texts import count
 from bot.errors import NotHere, OptionRejected
 from bot.storage import ServerSettings
-from engine import DreamParams, presets
+from engine import DreamParams, objective_cost, presets
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -102,7 +102,17 @@ class Rules:
         if dream_of and not self.classes:
             raise OptionRejected("Dreaming of a class is turned off on this server.")
 
-    def fit(self, params: DreamParams, *, asked: Collection[str] = ()) -> DreamParams:
+    def steps_cap(self, params: DreamParams, *, guided: bool = False) -> int:
+        """The server's step cap, counted in one layer's steps: a dearer objective (a mix, a
+        class, a guide, smooth: `engine.objective_cost`) gets proportionally fewer. Without a
+        server cap, the command's own range."""
+        if self.max_steps >= MAX_STEPS:
+            return MAX_STEPS
+        return max(1, int(self.max_steps / objective_cost(params, guided=guided)))
+
+    def fit(
+        self, params: DreamParams, *, asked: Collection[str] = (), guided: bool = False
+    ) -> DreamParams:
         """``params`` within the server's caps. A value the member asked for above a cap is
         refused, saying why; one left to its default is lowered quietly."""
         self.check_controls(guide=False, dream_of=params.dream_of is not None)
@@ -111,9 +121,11 @@ class Rules:
                 f"I don't dream with {params.model!r} here any more; choose one of "
                 f"{', '.join(self.models)}."
             )
-        if "steps" in asked and params.steps > self.max_steps:
+        max_steps = self.steps_cap(params, guided=guided)
+        if "steps" in asked and params.steps > max_steps:
+            dearer = "" if max_steps == self.max_steps else f" {_dearer(params, guided=guided)}"
             raise OptionRejected(
-                f"This server allows at most {count(self.max_steps, 'step')} per octave; "
+                f"This server allows at most {count(max_steps, 'step')} per octave{dearer}; "
                 "ask for fewer."
             )
         if "octaves" in asked and params.octaves > self.max_octaves:
@@ -122,7 +134,18 @@ class Rules:
             )
         return dataclasses.replace(
             params,
-            steps=min(params.steps, self.max_steps),
+            steps=min(params.steps, max_steps),
             octaves=min(params.octaves, self.max_octaves),
             max_side=min(params.max_side, self.max_side),
         )
+
+
+def _dearer(params: DreamParams, *, guided: bool) -> str:
+    """Why a dream's step cap is lower than one layer's: "for a mix of 2 layers and a class"."""
+    terms = sum(len(recipe.split("+")) for recipe in params.layers)
+    parts = [f"a mix of {terms} layers"] if terms > 1 else []
+    parts += ["a class"] if params.dream_of is not None else []
+    parts += ["a guide picture"] if guided else []
+    parts += ["smooth"] if params.smooth else []
+    what = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return f"for {what}, which cost more than one layer"

@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import logging
 import statistics
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,10 +20,10 @@ import discord
 from bot.cooldowns import Cooldowns
 from bot.dreams._plans import JobPlan, plan_picture, plan_zoom
 from bot.dreams._rules import Rules
-from bot.dreams._stored import StoredInteraction, origin_of, record_origin
-from bot.dreams._texts import summary, tell_error, token_left
+from bot.dreams._stored import StoredInteraction, origin_of, postable_channel, record_origin
+from bot.dreams._texts import describe, summary, tell_error, token_left
 from bot.errors import AlreadyDreaming, BotError, ShuttingDown, UserQueueFull
-from bot.jobs import Job, JobRequest, JobResult, JobState, Resumable
+from bot.jobs import Job, JobKind, JobRequest, JobResult, JobState, Resumable
 from bot.progress import Throttle, status_text
 from bot.reply import Reply
 from bot.storage import DreamKind, DreamRecord, ServerSettings, Store
@@ -31,21 +32,46 @@ if TYPE_CHECKING:
     from bot.bot import DreamBot
     from engine import DreamParams, ZoomParams
 
-__all__ = ["LOST", "RESTARTING", "RESUMED", "Dreams", "QueueView"]
+__all__ = ["LOST", "RESTARTING", "RESUMED", "TO_DMS", "Dreams", "Finished", "QueueView"]
 
 log = logging.getLogger(__name__)
 
 RESTARTING = "⏳ I'm restarting. Your dream keeps its place and goes on when I'm back."
 RESUMED = "⏳ I'm back; your dream is in the queue again."
 LOST = "⚠️ I restarted while your dream was waiting and couldn't pick it up again. Please ask again."
+# where only the interaction's webhook answers and the dream may outlast its 15-minute token
+TO_DMS = (
+    "📬 This dream may take longer than I can keep this message updated (15 minutes); "
+    "if it does, I'll send it to your DMs."
+)
 # an interrupted dream is kept for the next start only if its answer can still reach the member
 _KEEP_IF_LEFT = timedelta(minutes=2)
 _RESUME_IF_LEFT = timedelta(seconds=30)
 
 Picture = bytes | Callable[[], Awaitable[bytes]]
 Prepare = Callable[[bytes], Awaitable[JobPlan]]
-# the result controls under a finished dream (bot.cogs.results makes them)
-ResultView = Callable[[DreamRecord], discord.ui.View]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Finished:
+    """A finished dream as its answer shows it (what `ResultView` makes a card of)."""
+
+    line: str  # the result line (`summary`)
+    recipe: str  # what it looked for (`describe`): the picture's alt text
+    user_id: int  # the member who asked
+    picture: tuple[bytes, str]  # the result: bytes, filename
+    finished_at: float  # unix seconds
+    spoiler: bool = False  # the member's picture was a spoiler, so the result is one
+    record: DreamRecord | None = None  # the dream its controls act on; None: no controls
+    original: bytes | None = None  # the member's picture, shown small beside the result
+    max_bytes: int | None = None  # what the answer may upload in all
+
+
+# the card showing a finished dream, and the pictures (bytes, filename) it shows as
+# attachment://filename; bot.cogs.results makes it
+ResultView = Callable[
+    [Finished], Awaitable[tuple[discord.ui.LayoutView, Sequence[tuple[bytes, str]]]]
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,12 +86,11 @@ class QueueView:
 
 
 class _Place:
-    """A member's place under their server's queue limit: held from admission until their dream
-    is finished, given back once however it ends."""
+    """A member's place under the queue limit: held from admission until their dream is
+    finished, given back once however it ends. A member's dreams count together wherever they
+    were asked for (every server, DMs, group DMs)."""
 
-    def __init__(
-        self, counts: Counter[tuple[int | None, int]], member: tuple[int | None, int]
-    ) -> None:
+    def __init__(self, counts: Counter[int], member: int) -> None:
         self._counts = counts
         self._member = member
         self._held = True
@@ -89,7 +114,7 @@ class Dreams:
         self.result_view: ResultView | None = None
         self._servers: dict[int, ServerSettings] = {}
         self._server_cooldowns: dict[int, Cooldowns] = {}
-        self._members: Counter[tuple[int | None, int]] = Counter()  # admitted, not yet finished
+        self._members: Counter[int] = Counter()  # members' dreams admitted, not yet finished
         self._active: dict[str, tuple[DreamRecord, Job]] = {}
         self._clicks: set[tuple[str, ...]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -131,21 +156,25 @@ class Dreams:
         server = await self.server_settings(guild_id)
         return server.allow_animations is not False
 
-    def planner(self, guild_id: int | None, params: DreamParams) -> Prepare:
+    def planner(
+        self, guild_id: int | None, params: DreamParams, *, guided: bool = False
+    ) -> Prepare:
         """What a dream makes of the picture it downloaded: every frame of an animation if
-        allowed here, else a still dream."""
+        allowed here, else a still dream (``guided``: towards a guide picture)."""
 
         async def plan(data: bytes) -> JobPlan:
             allowed = await self.animations_allowed(guild_id)
-            return await plan_picture(data, params, self.bot.settings, allowed=allowed)
+            return await plan_picture(
+                data, params, self.bot.settings, allowed=allowed, guided=guided
+            )
 
         return plan
 
-    def zoomer(self, params: DreamParams, zoom: ZoomParams) -> Prepare:
+    def zoomer(self, params: DreamParams, zoom: ZoomParams, *, guided: bool = False) -> Prepare:
         """What a zoom makes of the picture it downloaded: the zoom, within the time limit."""
 
         async def plan(data: bytes) -> JobPlan:
-            return await plan_zoom(data, params, zoom, self.bot.settings)
+            return await plan_zoom(data, params, zoom, self.bot.settings, guided=guided)
 
         return plan
 
@@ -175,20 +204,22 @@ class Dreams:
         kind: DreamKind = DreamKind.DREAM,
         parent: DreamRecord | None = None,
         prepare: Prepare | None = None,
+        spoiler: bool = False,
     ) -> None:
         """Admit the dream (cooldowns, limits), answer the interaction publicly, record and queue
         it, show its progress, then the result with its controls. Refusals before the public
         answer raise (the caller makes them ephemeral). ``prepare`` decides from the downloaded
         picture what job to run (bot/animation.py: every frame of an animation, a zoom); the
-        record keeps that, so a restart resumes the same job."""
+        record keeps that, so a restart resumes the same job. ``spoiler``: the picture was a
+        spoiler, and so are its results."""
         user, guild = interaction.user.id, interaction.guild_id
         self.bot.cooldowns.check(user)
         server_cooldown = self._server_cooldown(guild, rules)
         if server_cooldown is not None:
             server_cooldown.check(user)
-        if self._members[guild, user] >= rules.user_limit:
+        if self._members[user] >= rules.user_limit:
             raise UserQueueFull(rules.user_limit)
-        place = _Place(self._members, (guild, user))
+        place = _Place(self._members, user)
         try:
             # the place in the queue is held from here, so the limits hold while pictures load
             async with self.bot.jobs.reserve(user) as slot:
@@ -199,10 +230,12 @@ class Dreams:
                 data = picture if isinstance(picture, bytes) else await picture()
                 steer = guide if isinstance(guide, bytes) or guide is None else await guide()
                 plan = await prepare(data) if prepare is not None else JobPlan()
+                if not reply.to_channel and await self._expected_s(plan) > reply.seconds_left:
+                    reply.notice = TO_DMS
                 record = await self.store.add(
                     user_id=user,
                     guild_id=guild,
-                    channel_id=interaction.channel_id,
+                    channel_id=postable_channel(interaction),
                     params=params,
                     picture=data,
                     kind=kind,
@@ -215,6 +248,7 @@ class Dreams:
                     animation=plan.animation,
                     note=plan.note,
                     guide=steer,
+                    spoiler=spoiler,
                 )
                 request = JobRequest(
                     user_id=user,
@@ -235,6 +269,14 @@ class Dreams:
         finally:
             place.release()
 
+    async def _expected_s(self, plan: JobPlan) -> float:
+        """About how long until a dream queued now is finished: the dreams ahead of it, each
+        taking a recent dream's median time (else this one's estimate), then its own."""
+        recent = await self.store.recent_seconds(20)
+        typical = statistics.median(recent) if recent else plan.seconds or 0.0
+        ahead = self.bot.jobs.waiting + self.bot.jobs.running
+        return ahead * typical + (plan.seconds if plan.seconds is not None else typical)
+
     def _server_cooldown(self, guild: int | None, rules: Rules) -> Cooldowns | None:
         # the bot's own cooldown is always checked; a server's longer one is checked besides
         if guild is None or rules.cooldown_s <= self.bot.settings.dream_cooldown_s:
@@ -249,8 +291,10 @@ class Dreams:
         self, job: Job, reply: Reply, *, record: DreamRecord | None, place: _Place | None
     ) -> None:
         """Follow ``job`` to its end and answer its member: the one path for every dream, new
-        or taken over. Without a ``record`` (a job another bot process stored) the result comes
-        without controls. Errors are raised for the caller to tell."""
+        or taken over, shown as a card (`result_view`) with the member's picture beside it.
+        Without a ``record`` (a job another bot process stored) the card comes without
+        controls; without the results cog, the result is a line and the picture. Errors are
+        raised for the caller to tell."""
         if record is not None:
             self._active[record.id] = (record, job)
         try:
@@ -283,15 +327,35 @@ class Dreams:
             note=note,
             guided=request.guide is not None,
         )
-        if record is None:
-            await reply.finish(line, picture=(picture.data, picture.filename))
-            return
-        done = await self.store.finished(
-            record.id, picture=picture.data, filename=picture.filename, seconds=result.seconds
-        )
-        view = self.result_view(done or record) if self.result_view is not None else None
-        message = await reply.finish(line, picture=(picture.data, picture.filename), view=view)
-        if message is not None:
+        shown = record
+        if record is not None:
+            done = await self.store.finished(
+                record.id, picture=picture.data, filename=picture.filename, seconds=result.seconds
+            )
+            shown = done or record
+        dreamed = (picture.data, picture.filename)
+        if self.result_view is None:
+            message = await reply.finish(line, pictures=[dreamed])
+        else:
+            original = None
+            # a zoom starts from the member's picture, so it shows the picture itself
+            if shown is not None and shown.job_kind is not JobKind.ZOOM:
+                original = await self.store.input_picture(shown.origin_id)
+            card, pictures = await self.result_view(
+                Finished(
+                    line=line,
+                    recipe=describe(request.params, guided=request.guide is not None),
+                    user_id=reply.interaction.user.id,
+                    picture=dreamed,
+                    finished_at=(shown.finished_at if shown is not None else None) or time.time(),
+                    spoiler=shown.spoiler if shown is not None else False,
+                    record=shown,
+                    original=original,
+                    max_bytes=request.max_bytes,
+                )
+            )
+            message = await reply.finish(card, pictures=pictures)
+        if record is not None and message is not None:
             await self.store.delivered(
                 record.id, channel_id=message.channel.id, message_id=message.id
             )
@@ -355,7 +419,7 @@ class Dreams:
                 await self._tell(reply, LOST)
                 continue
             resumed += 1
-            place = _Place(self._members, (record.guild_id, record.user_id))
+            place = _Place(self._members, record.user_id)
             self._spawn(self._resume(job, reply, record=record, place=place))
         return resumed
 
@@ -408,7 +472,7 @@ class Dreams:
             interaction = StoredInteraction.from_origin(self.bot, origin).as_interaction()
             await self._resume(job, Reply(interaction), record=None, place=None)
             return
-        place = _Place(self._members, (record.guild_id, record.user_id))
+        place = _Place(self._members, record.user_id)
         interaction = StoredInteraction.from_record(self.bot, record).as_interaction()
         await self._resume(job, Reply(interaction), record=record, place=place)
 

@@ -11,16 +11,22 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 
 from bot.jobs import Origin
-from bot.reply import TOKEN_LIFETIME
+from bot.reply import TOKEN_LIFETIME, reaches_channel
 from bot.storage import DreamRecord
 
 if TYPE_CHECKING:
     from discord.ext import commands
 
-__all__ = ["StoredInteraction", "origin_of", "record_origin"]
+__all__ = ["StoredInteraction", "origin_of", "postable_channel", "record_origin"]
 
 # the interaction's first response, in the webhook routes where a message id goes
 _ORIGINAL = cast(int, "@original")
+
+
+def postable_channel(interaction: discord.Interaction) -> int | None:
+    """The interaction's channel if the bot's own token may post there, else None: an answer
+    that outlives the token then goes to the member's DMs (`Reply`)."""
+    return interaction.channel_id if reaches_channel(interaction) else None
 
 
 def origin_of(interaction: discord.Interaction) -> Origin:
@@ -28,7 +34,7 @@ def origin_of(interaction: discord.Interaction) -> Origin:
     return Origin(
         application_id=interaction.application_id,
         token=interaction.token,
-        channel_id=interaction.channel_id,
+        channel_id=postable_channel(interaction),
         user_id=interaction.user.id,
         created_at=interaction.created_at.timestamp(),
     )
@@ -68,9 +74,11 @@ class _Deferred:
 class StoredInteraction:
     """What `Reply` uses of a `discord.Interaction`, rebuilt from a stored origin: edits go to
     the original response through the stored token; after it expired (or without one), `Reply`
-    posts in the channel. Refuse with ``private=False`` only: it cannot send ephemeral messages."""
+    posts in the channel, or in the member's DMs where the origin has no channel the bot may
+    post in. Refuse with ``private=False`` only: it cannot send ephemeral messages."""
 
     type = discord.InteractionType.application_command
+    guild_id = None
 
     def __init__(
         self,
@@ -84,6 +92,8 @@ class StoredInteraction:
         self.client = client
         self.channel: discord.abc.Messageable | None = None
         self.channel_id = channel_id
+        # a stored channel is one the bot may post in (`postable_channel`), as in a DM with it
+        self.context = discord.app_commands.AppCommandContext(dm_channel=channel_id is not None)
         self.user = _Member(user_id)
         self.response = _Deferred()
         self.created_at = created_at

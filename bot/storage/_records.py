@@ -140,6 +140,8 @@ class DreamRecord:
     note: str | None = None
     # a guide picture is kept with the dream (until retention or Delete removes it)
     has_guide: bool = False
+    # the member's picture was a spoiler: every result made from it is shown as one
+    spoiler: bool = False
 
     def message_url(self) -> str | None:
         """The link to the result message, if it is known."""

@@ -65,6 +65,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: the guide picture a dream was steered towards, kept like its input
     ("ALTER TABLE jobs ADD COLUMN guide_ref TEXT",),
+    # 5: the member's picture was a spoiler, so its dreams are shown as spoilers too
+    ("ALTER TABLE jobs ADD COLUMN spoiler INTEGER NOT NULL DEFAULT 0",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -73,6 +73,7 @@ def _record(row: sqlite3.Row) -> DreamRecord:
         animation=animation_from_json(job_kind, row["animation"]),
         note=row["note"],
         has_guide=row["guide_ref"] is not None,
+        spoiler=bool(row["spoiler"]),
     )
 
 
@@ -155,9 +156,11 @@ class Store:
         animation: AnimationParams | ZoomParams | None = None,
         note: str | None = None,
         guide: bytes | None = None,
+        spoiler: bool = False,
     ) -> DreamRecord:
         """Record a new queued dream and keep its input (and guide) picture; ``job_kind``,
-        ``animation`` and ``note`` are what a moving dream needs to be run again."""
+        ``animation`` and ``note`` are what a moving dream needs to be run again; ``spoiler``:
+        the picture is shown only as a spoiler."""
         return await self._run(
             self._add,
             user_id=user_id,
@@ -174,6 +177,7 @@ class Store:
             animation=animation,
             note=note,
             guide=guide,
+            spoiler=spoiler,
         )
 
     def _add(
@@ -193,6 +197,7 @@ class Store:
         animation: AnimationParams | ZoomParams | None,
         note: str | None,
         guide: bytes | None,
+        spoiler: bool,
     ) -> DreamRecord:
         dream_id = uuid.uuid4().hex
         ref = self._write_picture(f"{dream_id}.in", picture)
@@ -201,8 +206,8 @@ class Store:
             self._db.execute(
                 """INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, parent_id, origin_id,
                        params, input_ref, status, created_at, interaction_id, interaction_token,
-                       max_bytes, job_kind, animation, note, guide_ref)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       max_bytes, job_kind, animation, note, guide_ref, spoiler)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     dream_id,
                     guild_id,
@@ -222,6 +227,7 @@ class Store:
                     animation_to_json(animation),
                     note,
                     guide_ref,
+                    int(spoiler),
                 ),
             )
         except BaseException:

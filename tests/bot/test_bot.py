@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import discord
 import pytest
 
-from bot.bot import PERMISSIONS, DreamBot, invite_url
+from bot.bot import PERMISSIONS, DreamBot, account_install_url, invite_url
 from bot.jobs import Job, JobRequest
 from bot.settings import Settings
 
@@ -62,6 +62,15 @@ def test_invite_url_has_the_scopes_and_permissions() -> None:
     assert permissions == PERMISSIONS
     assert permissions.send_messages and permissions.attach_files
     assert permissions.embed_links and permissions.read_message_history
+
+
+def test_the_account_install_link_asks_for_commands_only() -> None:
+    """Installing to a member's account takes the applications.commands scope alone, as a user
+    install (integration type 1), and no bot permissions."""
+    query = parse_qs(urlparse(account_install_url(1234)).query)
+    assert query["client_id"] == ["1234"]
+    assert query["scope"] == ["applications.commands"]
+    assert query["integration_type"] == ["1"] and "permissions" not in query
 
 
 async def test_setup_hook_loads_the_cogs_and_syncs_only_on_change(tmp_path: Path) -> None:

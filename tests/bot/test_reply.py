@@ -9,7 +9,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.reply import MESSAGE_LIMIT, Reply
+from bot.reply import MESSAGE_LIMIT, Reply, reaches_channel
 
 
 def http_error(status: int) -> discord.HTTPException:
@@ -22,7 +22,7 @@ class Channel:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    async def send(self, content: str, **kwargs: Any) -> None:
+    async def send(self, content: str | None = None, **kwargs: Any) -> None:
         self.sent.append({"content": content, **kwargs})
 
 
@@ -50,8 +50,14 @@ class Interaction:
         self.response = Response(discord.InteractionResponseType.deferred_channel_message)
         self.channel = None  # not cached: the reply falls back to a partial messageable
         self.posted = Channel()
-        self.client = SimpleNamespace(get_partial_messageable=lambda channel_id: self.posted)
+        self.direct = Channel()
+        self.client = SimpleNamespace(
+            get_partial_messageable=lambda channel_id: self.posted, create_dm=self._open_dm
+        )
         self.channel_id = 5
+        self.guild_id: int | None = 3
+        self.installed_here = True  # the server installed the bot (it is a member there)
+        self.context = discord.app_commands.AppCommandContext(guild=True)
         self.user = SimpleNamespace(id=7, mention="<@7>")
         self.edits: list[dict[str, Any]] = []
         self.fail_edits_with = fail_edits_with
@@ -59,6 +65,13 @@ class Interaction:
         self.deleted = False
         self.followups: list[tuple[str, bool]] = []
         self.followup = SimpleNamespace(send=self._followup)
+
+    def is_guild_integration(self) -> bool:
+        return self.installed_here
+
+    async def _open_dm(self, user: discord.abc.Snowflake) -> Channel:
+        assert user.id == self.user.id
+        return self.direct
 
     async def _followup(self, content: str, *, ephemeral: bool = False) -> None:
         self.followups.append((content, ephemeral))
@@ -83,7 +96,7 @@ async def test_edits_the_deferred_message_while_the_token_lives() -> None:
     interaction, clock = Interaction(), [0.0]
     reply = reply_for(interaction, clock)
     await reply.update("position 2")
-    await reply.finish("done", picture=(b"png", "dream.png"))
+    await reply.finish("done", pictures=[(b"png", "dream.png")])
     assert interaction.edits[0] == {"content": "position 2"}
     assert interaction.edits[1]["content"] == "done"
     assert interaction.edits[1]["attachments"][0].filename == "dream.png"
@@ -99,11 +112,11 @@ async def test_after_15_minutes_the_result_goes_to_the_channel_with_a_mention() 
     clock[0] = 10 * 60
     assert reply.expired
     await reply.update("step 3")
-    await reply.finish("done", picture=(b"png", "dream.png"))
+    await reply.finish("done", pictures=[(b"png", "dream.png")])
     assert interaction.edits == []
     [message] = interaction.posted.sent
     assert message["content"] == "<@7> done"
-    assert message["file"].filename == "dream.png"
+    assert message["files"][0].filename == "dream.png"
     assert message["allowed_mentions"].users == [interaction.user]
 
 
@@ -114,7 +127,7 @@ async def test_a_rejected_token_falls_back_to_the_channel(status: int) -> None:
     reply = reply_for(interaction, clock)
     await reply.update("step 1")
     assert reply.expired
-    await reply.finish("done", picture=(b"png", "dream.png"))
+    await reply.finish("done", pictures=[(b"png", "dream.png")])
     assert interaction.posted.sent[0]["content"] == "<@7> done"
 
 
@@ -165,3 +178,69 @@ async def test_a_public_notice_replaces_the_deferred_message() -> None:
     await reply_for(interaction, clock).refuse("restarting", private=False)
     assert interaction.edits == [{"content": "restarting", "attachments": []}]
     assert not interaction.deleted and interaction.followups == []
+
+
+def test_the_bots_token_reaches_servers_that_installed_it_and_its_own_dm_only() -> None:
+    """A server with the bot and the DM with the bot can take a late answer; someone else's
+    server (an account install) and a group DM cannot."""
+    interaction = Interaction()
+    assert reaches_channel(interaction)  # type: ignore[arg-type]
+    interaction.installed_here = False
+    assert not reaches_channel(interaction)  # type: ignore[arg-type]
+    interaction.guild_id = None
+    interaction.context = discord.app_commands.AppCommandContext(dm_channel=True)
+    assert reaches_channel(interaction)  # type: ignore[arg-type]
+    interaction.context = discord.app_commands.AppCommandContext(private_channel=True)
+    assert not reaches_channel(interaction)  # type: ignore[arg-type]
+
+
+async def test_where_the_bot_cannot_post_a_late_result_goes_to_the_members_dms() -> None:
+    """In a server that did not install the bot, a result after the token is sent to the
+    member directly; the notice rides on every passing state meanwhile."""
+    interaction, clock = Interaction(), [0.0]
+    interaction.installed_here = False
+    reply = reply_for(interaction, clock)
+    assert not reply.to_channel and reply.seconds_left > 14 * 60
+    reply.notice = "to your DMs"
+    await reply.update("position 2")
+    assert interaction.edits == [{"content": "position 2\nto your DMs"}]
+    clock[0] = 15 * 60
+    assert reply.seconds_left == 0
+    await reply.finish("done", pictures=[(b"png", "dream.png")])
+    assert interaction.posted.sent == []
+    [message] = interaction.direct.sent
+    assert message["content"].endswith("done") and message["files"][0].filename == "dream.png"
+
+
+def _card(*texts: str) -> discord.ui.LayoutView:
+    layout = discord.ui.LayoutView(timeout=None)
+    for text in texts:
+        layout.add_item(discord.ui.TextDisplay(text))
+    return layout
+
+
+async def test_a_card_replaces_the_progress_text() -> None:
+    """A card (components V2) is the final edit with its text cleared and its pictures attached."""
+    interaction, clock = Interaction(), [0.0]
+    reply = reply_for(interaction, clock)
+    await reply.update("step 3")
+    card = _card("🌀 done", "Dreamed for <@7>")
+    await reply.finish(card, pictures=[(b"png", "dream.png"), (b"jpg", "original.jpg")])
+    final = interaction.edits[-1]
+    assert final["content"] is None and final["view"] is card
+    assert [f.filename for f in final["attachments"]] == ["dream.png", "original.jpg"]
+
+
+async def test_a_late_card_goes_to_the_channel_naming_the_member() -> None:
+    """After the token, the card is posted without content; the member it names may be pinged,
+    and a card that does not name them gets a line that does."""
+    for texts, added in ((("🌀 done", "Dreamed for <@7>"), False), (("🌀 done",), True)):
+        interaction, clock = Interaction(age=timedelta(minutes=15)), [0.0]
+        card = _card(*texts)
+        await reply_for(interaction, clock).finish(card, pictures=[(b"png", "dream.png")])
+        [message] = interaction.posted.sent
+        assert message["content"] is None and message["view"] is card
+        assert message["allowed_mentions"].users == [interaction.user]
+        assert message["files"][0].filename == "dream.png"
+        shown = [c.content for c in card.children if isinstance(c, discord.ui.TextDisplay)]
+        assert shown == [*texts, "<@7>"] if added else shown == list(texts)

@@ -25,7 +25,9 @@ from engine import (
     dream_animation_bytes,
     dream_frames,
     estimate_animation,
+    estimate_dream,
     estimate_zoom,
+    objective_cost,
     zoom,
     zoom_bytes,
 )
@@ -211,6 +213,30 @@ def test_the_cost_is_known_before_dreaming() -> None:
     gif = estimate_animation(48, (512, 512), params, AnimationParams())
     assert gif.frames == 48 and gif.seconds("cpu") > 0
     assert estimate_animation(96, (512, 512), params, AnimationParams()).steps > 1.9 * gif.steps
+
+
+def test_a_dearer_objective_costs_more_as_measured() -> None:
+    """A mix, a class, a guide and smooth each add their measured share to every step; the
+    still dream's estimate grows with them, and with the picture, up to max_side."""
+    one = DreamParams(layers=("eyes",), max_side=512)
+    assert objective_cost(one) == 1.0
+    assert objective_cost(dataclasses.replace(one, layers=("eyes+animals",))) == pytest.approx(1.08)
+    assert objective_cost(dataclasses.replace(one, dream_of=1)) == pytest.approx(1.35)
+    assert objective_cost(one, guided=True) == pytest.approx(1.04)
+    assert objective_cost(dataclasses.replace(one, smooth=True)) == pytest.approx(1.17)
+    everything = dataclasses.replace(one, layers=("eyes+animals+fur",), dream_of=1, smooth=True)
+    assert objective_cost(everything, guided=True) == pytest.approx(1 + 0.16 + 0.35 + 0.04 + 0.17)
+
+    still = estimate_dream((512, 512), one)
+    assert still.frames == 1 and still.steps == one.steps * one.octaves
+    classy = estimate_dream((512, 512), dataclasses.replace(one, dream_of=1))
+    assert classy.seconds("cpu") == pytest.approx(1.35 * still.seconds("cpu"))
+    assert estimate_dream((4096, 4096), one) == still
+    assert estimate_dream((256, 256), one).seconds("cpu") < still.seconds("cpu")
+    zoom = ZoomParams(frames=10, steps=5)
+    assert estimate_zoom((256, 256), one, zoom, guided=True).seconds("cpu") == pytest.approx(
+        1.04 * estimate_zoom((256, 256), one, zoom).seconds("cpu")
+    )
 
 
 def test_dreamer_methods_work_from_bytes(dreamer: Dreamer) -> None:

@@ -1,17 +1,22 @@
 """The controls under every result, as restart-safe `DynamicItem`s: their ``custom_id`` carries
-the dream's id, so any message's buttons work for as long as the dream is stored."""
+the dream's id, so any message's buttons work (on a card or an older plain message) for as long
+as the dream is stored; and `result_view`, the card they sit on."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.choices import clip
+from bot.cogs.results._card import Card, result_card
 from bot.cogs.results._clicks import another_layer, deeper, delete, info
 from bot.storage import DreamRecord
 from engine import default_preset, presets
+
+if TYPE_CHECKING:
+    from bot.dreams._service import Finished
 
 __all__ = [
     "DYNAMIC_ITEMS",
@@ -19,6 +24,7 @@ __all__ = [
     "DeleteButton",
     "InfoButton",
     "LayerSelect",
+    "result_controls",
     "result_view",
 ]
 
@@ -53,7 +59,6 @@ class DeeperButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"d
                 emoji="🌀",
                 style=discord.ButtonStyle.primary,
                 custom_id=f"dream:deeper:{dream_id}",
-                row=0,
             )
         )
         self.dream_id = dream_id
@@ -78,7 +83,6 @@ class InfoButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"dre
                 emoji="ℹ️",
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"dream:info:{dream_id}",
-                row=0,
             )
         )
         self.dream_id = dream_id
@@ -103,7 +107,6 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"d
                 emoji="🗑️",
                 style=discord.ButtonStyle.danger,
                 custom_id=f"dream:delete:{dream_id}",
-                row=0,
             )
         )
         self.dream_id = dream_id
@@ -130,7 +133,6 @@ class LayerSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=rf"dr
                 min_values=1,
                 max_values=max(1, min(MIX, len(options))),
                 custom_id=f"dream:layer:{dream_id}",
-                row=1,
             )
         )
         self.dream_id = dream_id
@@ -155,11 +157,17 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
 )
 
 
-def result_view(record: DreamRecord) -> discord.ui.View:
-    """The controls under a result: Dream deeper, Info, Delete, and the Another layer menu."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(DeeperButton(record.id))
-    view.add_item(InfoButton(record.id))
-    view.add_item(DeleteButton(record.id))
-    view.add_item(LayerSelect(record.id, options=layer_options(record)))
-    return view
+def result_controls(record: DreamRecord) -> list[discord.ui.ActionRow[Any]]:
+    """The controls of a result: Dream deeper, Info and Delete, then the Another layer menu."""
+    return [
+        discord.ui.ActionRow(
+            DeeperButton(record.id), InfoButton(record.id), DeleteButton(record.id)
+        ),
+        discord.ui.ActionRow(LayerSelect(record.id, options=layer_options(record))),
+    ]
+
+
+async def result_view(finished: Finished) -> Card:
+    """The card of a finished dream, with the controls of its record (none without one)."""
+    record = finished.record
+    return await result_card(finished, controls=result_controls(record) if record else [])

@@ -90,7 +90,7 @@ async def _prepare(
     """What to make of a control's picture, like the command that made ``record``: a zoom with
     its settings (within today's caps), else a dream of every frame if it moves and may."""
     if record.job_kind is not JobKind.ZOOM:
-        return dreams.planner(interaction.guild_id, params)
+        return dreams.planner(interaction.guild_id, params, guided=record.has_guide)
     if not await dreams.animations_allowed(interaction.guild_id):
         raise OptionRejected(NO_ZOOMS)
     zoom = record.animation if isinstance(record.animation, ZoomParams) else ZoomParams()
@@ -99,7 +99,7 @@ async def _prepare(
         frames=min(zoom.frames, dreams.bot.settings.dream_max_frames),
         steps=min(zoom.steps, params.steps),  # a server's step cap holds for each frame
     )
-    return dreams.zoomer(params, zoom)
+    return dreams.zoomer(params, zoom, guided=record.has_guide)
 
 
 @_answering
@@ -112,7 +112,7 @@ async def deeper(
     if (video := _video(record)) is not None:
         raise video
     rules = await dreams.rules(interaction)
-    params = rules.fit(record.params)
+    params = rules.fit(record.params, guided=record.has_guide)
     # a still result is dreamed as a still; a moving one as the command that made it would
     moving = record.job_kind is not JobKind.DREAM
     prepare = await _prepare(dreams, interaction, record, params) if moving else None
@@ -137,6 +137,7 @@ async def deeper(
             kind=DreamKind.DEEPER,
             parent=record,
             prepare=prepare,
+            spoiler=record.spoiler,
         )
 
 
@@ -155,7 +156,7 @@ async def another_layer(
         raise OptionRejected(f"{model} has no layer preset {unknown[0]!r}.")
     mix = parse_recipe(layer, model).terms
     rules = await dreams.rules(interaction)
-    params = rules.fit(dataclasses.replace(record.params, layers=mix))
+    params = rules.fit(dataclasses.replace(record.params, layers=mix), guided=record.has_guide)
     prepare = await _prepare(dreams, interaction, record, params)
     with dreams.once("layer", record.id, *mix):
         picture = await dreams.store.input_picture(record.origin_id)
@@ -172,6 +173,7 @@ async def another_layer(
             kind=DreamKind.LAYER,
             parent=record,
             prepare=prepare,
+            spoiler=record.spoiler,
         )
 
 
@@ -199,10 +201,12 @@ async def delete(
             f"Only {owner}, who asked for this dream, or someone who may manage messages here "
             "can delete it."
         )
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    if interaction.message is not None:
-        with contextlib.suppress(discord.NotFound):
-            await interaction.message.delete()
+    # Through the click's own webhook, not the bot's token: that works where the bot is not a
+    # member (a user install elsewhere, a group DM) and on ephemeral results. After a deferred
+    # update, the click's "original response" is the message the control is on.
+    await interaction.response.defer()
+    with contextlib.suppress(discord.NotFound):
+        await interaction.delete_original_response()
     if record is not None:
         await dreams.store.delete(record.id)
-    await interaction.edit_original_response(content="🗑️ Deleted.")
+    await interaction.followup.send("🗑️ Deleted.", ephemeral=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -69,6 +70,24 @@ def test_fit_refuses_what_was_asked_and_lowers_the_defaults() -> None:
         rules.fit(params, asked={"octaves"})
     with pytest.raises(OptionRejected, match="vgg16"):
         rules.fit(DreamParams(model="vgg16"))
+
+
+def test_a_dearer_objective_gets_fewer_of_the_servers_steps() -> None:
+    """A server's step cap counts one layer's steps: a class (1.35x) or a guided mix gets
+    proportionally fewer, lowered quietly or refused saying why; without a cap nothing changes."""
+    rules = Rules.merge(settings(), ServerSettings(max_steps=20))
+    one = DreamParams(layers=("eyes",), steps=30)
+    assert rules.fit(one).steps == 20
+    classy = dataclasses.replace(one, dream_of=1)
+    assert rules.fit(classy).steps == 14  # 20 / 1.35
+    assert rules.fit(dataclasses.replace(one, layers=("eyes+fur",)), guided=True).steps == 17
+    with pytest.raises(OptionRejected, match=r"at most 14 steps per octave for a class, which"):
+        rules.fit(classy, asked={"steps"})
+    with pytest.raises(OptionRejected, match="a mix of 2 layers and a guide picture"):
+        rules.fit(dataclasses.replace(one, layers=("eyes+fur",)), asked={"steps"}, guided=True)
+    assert rules.fit(dataclasses.replace(classy, steps=14), asked={"steps"}).steps == 14
+    uncapped = Rules.merge(settings(), ServerSettings())
+    assert uncapped.fit(dataclasses.replace(classy, steps=50), asked={"steps"}).steps == 50
 
 
 def test_the_default_layer_applies_only_when_none_was_chosen_and_it_exists() -> None:

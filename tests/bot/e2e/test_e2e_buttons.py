@@ -24,7 +24,7 @@ from tests.bot.support.fake_discord import (
 )
 from tests.bot.support.results_fake import MANAGE_MESSAGES, ResultsFake, serve
 
-DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
+DEFERRED, MESSAGE, DEFERRED_UPDATE, EPHEMERAL = 5, 4, 6, 64
 DAY_S = 86_400
 
 
@@ -67,8 +67,9 @@ async def _refused(fake: ResultsFake, click: SentInteraction) -> str:
 
 
 def _picture(fake: ResultsFake, message_id: int) -> bytes:
-    (attachment,) = fake.messages[message_id]["attachments"]
-    return fake.attachment_bytes(attachment)
+    # the dream; the member's picture, shown beside it on the card, comes after it
+    dreamed, *_ = fake.messages[message_id]["attachments"]
+    return fake.attachment_bytes(dreamed)
 
 
 def _dream_id(fake: ResultsFake, message_id: int) -> str:
@@ -112,11 +113,12 @@ async def test_every_control_on_a_result_works(
         moderator = fake.add_member("mod", permissions=DEFAULT_PERMISSIONS | MANAGE_MESSAGES)
         removed = await fake.click(layered, "delete", user=moderator)
         await fake.wait_until(lambda: layered not in fake.messages)
-        confirmation = await fake.wait_for(
-            lambda r: r.method == "PATCH" and removed.token in r.path
-        )
-        assert "Deleted" in (confirmation.content or "")
-        assert (await fake.wait_callback(removed)).flags & EPHEMERAL
+        hook = f"/webhooks/{fake.application_id}/{removed.token}"
+        confirmation = await fake.wait_for(lambda r: r.method == "POST" and r.route == hook)
+        assert "Deleted" in (confirmation.content or "") and confirmation.flags & EPHEMERAL
+        # deleted through the click's webhook, never with the bot's token
+        assert (await fake.wait_callback(removed)).json["type"] == DEFERRED_UPDATE
+        assert not fake.deleted_messages()
 
         await fake.click(first, "delete", user=alice)
         await fake.wait_until(lambda: first not in fake.messages)
@@ -357,4 +359,4 @@ async def test_controls_on_a_dream_of_the_real_engine(
             with Image.open(io.BytesIO(data)) as image:
                 assert image.size == (64, 43)
         assert len(set(pictures)) == 3
-        assert "strokes" in fake.messages[layered]["content"]
+        assert "strokes" in fake.text(layered)

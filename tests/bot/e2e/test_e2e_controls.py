@@ -54,7 +54,7 @@ async def _refusal(fake: ResultsFake, user: FakeUser, photo: bytes, **options: A
 
 
 def _pixels(final: Recorded) -> bytes:
-    (upload,) = final.files
+    upload, _original = final.files  # the dream, then the member's picture beside it
     with Image.open(io.BytesIO(upload.data)) as picture:
         return picture.convert("RGB").tobytes()
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine import presets
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import FakeDiscord, Recorded, SentInteraction
+from tests.bot.support.fake_discord import COMPONENTS_V2, FakeDiscord, Recorded, SentInteraction
 
 DEFERRED, MESSAGE, AUTOCOMPLETE_RESULT, EPHEMERAL = 5, 4, 8, 64
 
@@ -42,22 +42,26 @@ async def test_dream_happy_path_with_the_real_engine(
         assert final.status == 200
         downloads = fake.downloaded(photo)
         assert len(downloads) == 1 and callback.time <= downloads[0] < final.time
-        (upload,) = final.files
+        upload, original = final.files  # the dream, and the member's picture beside it
         with Image.open(io.BytesIO(upload.data)) as dreamed:
             assert dreamed.format in ("PNG", "WEBP", "JPEG")
             assert upload.filename.lower().endswith((".png", ".webp", ".jpg", ".jpeg"))
             assert dreamed.size == (96, 64)  # scaled to DREAM_MAX_SIDE, aspect kept
-        summary = final.content or ""
-        assert "\n" not in summary
+        with Image.open(io.BytesIO(original.data)) as small:
+            assert small.format == "JPEG" and max(small.size) <= 160
+        # a card (components V2): the result line, then who asked and when
+        summary, asked = (final.content or "").split("\n")
         for part in ("efficientnet_lite0", "2 steps", "2 octaves", "seed 7", " s"):
             assert part in summary, (part, summary)
+        assert user.mention in asked and "<t:" in asked
 
         passing = [e for e in fake.edits(sent) if e is not final and e.time < final.time]
         assert passing, "no queue or progress edit before the result"
         assert all(e.content and not e.files for e in passing)
         assert any("Dreaming" in (e.content or "") for e in passing)
-        original = fake.messages[sent.original_message_id or 0]
-        assert original["content"] == summary and len(original["attachments"]) == 1
+        message = fake.messages[sent.original_message_id or 0]
+        assert message["content"] == "" and message["flags"] & COMPONENTS_V2
+        assert len(message["attachments"]) == 2
 
 
 async def test_progress_edits_show_a_bar_at_most_every_two_seconds(

@@ -90,8 +90,9 @@ async def _refused(fake: ResultsFake, sent: SentInteraction) -> str:
 
 
 def _picture(fake: ResultsFake, message_id: int) -> bytes:
-    (attachment,) = fake.messages[message_id]["attachments"]
-    return fake.attachment_bytes(attachment)
+    # the dream; the member's picture, shown beside it on the card, comes after it
+    dreamed, *_ = fake.messages[message_id]["attachments"]
+    return fake.attachment_bytes(dreamed)
 
 
 async def test_a_restart_resumes_an_animated_dream_as_an_animation(

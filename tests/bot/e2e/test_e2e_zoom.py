@@ -106,9 +106,10 @@ async def test_dream_on_an_animated_gif_dreams_every_frame(
             attachments={"image": gif},
         )
         final = await fake.wait_for(_final(fake, sent), timeout=180)
-        (upload,) = final.files
+        upload, original = final.files  # the dream, then its first frame beside it
         animation = decode_animation(upload.data)
         assert len(animation.frames) == 3 and animation.durations == (60, 90, 150)
+        assert original.filename == "original.jpg"
         assert animation.size == (96, 64)
         assert "3 frames" in (final.content or "")
 

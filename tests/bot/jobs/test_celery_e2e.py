@@ -79,7 +79,7 @@ async def test_dream_runs_on_a_celery_worker_through_discord(
         callback = await fake.wait_callback(sent)
         assert callback.status == 200 and callback.json["type"] == DEFERRED
         final = await fake.wait_for(_final(fake, sent), timeout=120)
-        (upload,) = final.files
+        upload, _original = final.files  # the dream, then the member's picture beside it
         with Image.open(io.BytesIO(upload.data)) as dreamed:
             assert dreamed.size == (64, 43)
         assert "3 steps" in (final.content or "") and f"seed {SLOW_SEED}" in (final.content or "")

@@ -361,7 +361,7 @@ async def test_a_version_2_file_learns_what_moving_dreams_need(tmp_path: Path) -
     finally:
         await store.close()
     with sqlite3.connect(tmp_path / DATABASE_FILE) as connection:
-        assert _schema.schema_version(connection) == SCHEMA_VERSION == 4
+        assert _schema.schema_version(connection) == SCHEMA_VERSION == 5
     connection.close()
 
 
@@ -418,5 +418,31 @@ async def test_the_store_works_in_real_time(tmp_path: Path) -> None:
         assert await store.purge(older_than_s=7 * DAY_S) == 0
         record = await store.get(dream_id)
         assert record is not None and abs(record.created_at - time.time()) < 60
+    finally:
+        await store.close()
+
+
+async def test_a_spoiler_is_kept_with_its_dream(tmp_path: Path) -> None:
+    """``spoiler`` is stored with the dream; a version 4 file's dreams read as no spoilers."""
+    connection = sqlite3.connect(tmp_path / DATABASE_FILE, isolation_level=None)
+    try:
+        _schema.migrate(connection, target=4)
+        connection.execute(
+            """INSERT INTO jobs (id, user_id, params, status, created_at, origin_id)
+               VALUES (?, 7, ?, 'queued', 100.0, ?)""",
+            ("d" * 32, params_to_json(DreamParams(seed=3)), "d" * 32),
+        )
+    finally:
+        connection.close()
+    store = await Store.open(tmp_path)
+    try:
+        (old,) = await store.unfinished()
+        assert old.spoiler is False
+        hidden = await store.add(
+            user_id=7, guild_id=1, channel_id=2, params=DreamParams(), picture=b"p", spoiler=True
+        )
+        assert hidden.spoiler is True
+        got = await store.get(hidden.id)
+        assert got is not None and got.spoiler
     finally:
         await store.close()

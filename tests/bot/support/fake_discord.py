@@ -66,6 +66,14 @@ DEFAULT_PERMISSIONS = (
     | SEND_MESSAGES_IN_THREADS
 )
 
+# Where an interaction comes from (`FakeDiscord.send_command(where=...)`): the test server, a
+# server where the member installed the app to their account but the bot is not a member, the DM
+# with the bot, a group DM.
+WHERE = ("server", "foreign", "dm", "group")
+# follow-up messages Discord allows an interaction of an app installed to the member's account
+# only (https://discord.com/developers/docs/interactions/receiving-and-responding)
+FOLLOWUP_CAP = 5
+
 # Interaction callback types that create or change a message.
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 1, 4, 5, 6, 7
 AUTOCOMPLETE_RESULT, MODAL = 8, 9
@@ -131,10 +139,24 @@ class Recorded:
 
     @property
     def content(self) -> str | None:
-        """The message content the request carries, if any."""
+        """The message content the request carries, if any; for a components V2 body (which
+        has none), the text of its text displays, one a line."""
         body = self.json if isinstance(self.json, dict) else {}
         data = body.get("data", body) if "type" in body else body
-        return data.get("content") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        texts = [c["content"] for c in self.components if c.get("type") == TEXT_DISPLAY]
+        if not data.get("content") and texts:
+            return "\n".join(texts)
+        return data.get("content")
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        """Every component the request's message carries, nested ones after their parent."""
+        body = self.json if isinstance(self.json, dict) else {}
+        data = body.get("data", body) if "type" in body else body
+        found = data.get("components") if isinstance(data, dict) else None
+        return list(walk_components(found or []))
 
     @property
     def flags(self) -> int:
@@ -214,6 +236,9 @@ class SentInteraction:
     acknowledged: bool = False
     original_message_id: int | None = None
     expired_status: int | None = None  # 401 or 404 once expire() was called
+    followups: int = 0  # follow-up messages created through its webhook
+    user_install_only: bool = False  # Discord caps these at `FOLLOWUP_CAP` follow-ups
+    ephemeral_only: bool = False  # the server switched off external apps' public answers
 
 
 @dataclass
@@ -263,6 +288,11 @@ class FakeDiscord:
         self.channel_id = snowflake()
         self.members: dict[int, FakeUser] = {}
         self.dm_channels: dict[int, FakeUser] = {}  # DM channel id -> the member
+        # where the bot is not a member: its token gets 403 50001 Missing Access there
+        self.foreign_guild_id = snowflake()
+        self.foreign_channel_id = snowflake()
+        self.group_dm_id = snowflake()
+        self.closed_dms: set[int] = set()  # members who do not take DMs from the bot (50007)
 
         self.requests: list[Recorded] = []
         self.frames: list[GatewayFrame] = []
@@ -642,7 +672,13 @@ class FakeDiscord:
         return await self._interact(2, data, name=name, user=user, age_s=age_s, **extra)
 
     async def send_message_command(
-        self, name: str, message: Mapping[str, Any], *, user: FakeUser, age_s: float = 0.0
+        self,
+        name: str,
+        message: Mapping[str, Any],
+        *,
+        user: FakeUser,
+        age_s: float = 0.0,
+        **extra: Any,
     ) -> SentInteraction:
         """Dispatch the message context-menu command ``name`` on ``message``."""
         command = self._find_command(name, 3)
@@ -653,7 +689,7 @@ class FakeDiscord:
             "target_id": message["id"],
             "resolved": {"messages": {message["id"]: dict(message)}},
         }
-        return await self._interact(2, data, name=name, user=user, age_s=age_s)
+        return await self._interact(2, data, name=name, user=user, age_s=age_s, **extra)
 
     async def send_component(
         self,
@@ -663,12 +699,14 @@ class FakeDiscord:
         user: FakeUser,
         component_type: int = 2,
         values: Sequence[str] | None = None,
+        **extra: Any,
     ) -> SentInteraction:
-        """Dispatch a component interaction (2: button, 3: string select) on ``message``."""
+        """Dispatch a component interaction (2: button, 3: string select) on ``message``;
+        ``extra``: where it happens (``where=``, ``ephemeral_only=``, see `_interact`)."""
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
             data["values"] = list(values)
-        return await self._interact(3, data, name=None, user=user, message=dict(message))
+        return await self._interact(3, data, name=None, user=user, message=dict(message), **extra)
 
     async def send_autocomplete(
         self, name: str, options: Mapping[str, Any], focused: str, *, user: FakeUser
@@ -710,6 +748,8 @@ class FakeDiscord:
         message: dict[str, Any] | None = None,
         attachment_size_limit: int | None = None,
         app_permissions: int = DEFAULT_PERMISSIONS,
+        where: str = "server",
+        ephemeral_only: bool = False,
     ) -> SentInteraction:
         self.members.setdefault(user.id, user)
         if any(c["id"] == data.get("id") for c in self.guild_commands.get(self.guild_id, [])):
@@ -721,30 +761,111 @@ class FakeDiscord:
             "application_id": str(self.application_id),
             "type": kind,
             "data": data,
-            "guild_id": str(self.guild_id),
-            "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
-            "channel_id": str(self.channel_id),
-            "channel": self.channel_payload(),
-            "member": user.member_payload(),
             "token": token,
             "version": 1,
             "app_permissions": str(app_permissions),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
             "attachment_size_limit": attachment_size_limit or self.attachment_size_limit,
+            **self._context_payload(where, user),
         }
         if message is not None:
             payload["message"] = message
         interaction = SentInteraction(
-            id=interaction_id, token=token, type=kind, name=name, user=user, payload=payload
+            id=interaction_id,
+            token=token,
+            type=kind,
+            name=name,
+            user=user,
+            payload=payload,
+            user_install_only="0" not in payload["authorizing_integration_owners"],
+            ephemeral_only=ephemeral_only,
         )
         self.interactions[interaction_id] = interaction
         interaction.time = time.monotonic()
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
+
+    def dm_channel_of(self, user: FakeUser) -> int:
+        """The DM channel between the bot and ``user`` (opened if need be)."""
+        channel_id = next((c for c, u in self.dm_channels.items() if u == user), None)
+        if channel_id is None:
+            channel_id = snowflake()
+            self.dm_channels[channel_id] = user
+        return channel_id
+
+    def _context_payload(self, where: str, user: FakeUser) -> dict[str, Any]:
+        """The fields saying where an interaction happened, as Discord sends them."""
+        owners = {"1": str(user.id)}  # installed to the member's account
+        if where == "server":
+            return {
+                "guild_id": str(self.guild_id),
+                "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+                "guild_locale": "en-US",
+                "channel_id": str(self.channel_id),
+                "channel": self.channel_payload(),
+                "member": user.member_payload(),
+                "authorizing_integration_owners": {"0": str(self.guild_id)},
+                "context": 0,
+            }
+        if where == "foreign":
+            channel = {
+                **self.channel_payload(),
+                "id": str(self.foreign_channel_id),
+                "guild_id": str(self.foreign_guild_id),
+                "name": "general",
+            }
+            return {
+                "guild_id": str(self.foreign_guild_id),
+                "guild": {"id": str(self.foreign_guild_id), "locale": "en-US", "features": []},
+                "guild_locale": "en-US",
+                "channel_id": str(self.foreign_channel_id),
+                "channel": channel,
+                "member": user.member_payload(),
+                "authorizing_integration_owners": owners,
+                "context": 0,
+            }
+        if where == "dm":
+            channel_id = self.dm_channel_of(user)
+            return {
+                "channel_id": str(channel_id),
+                "channel": {
+                    "id": str(channel_id),
+                    "type": 1,
+                    "recipients": [user.user_payload()],
+                    "last_message_id": None,
+                    "flags": 0,
+                },
+                "user": user.user_payload(),
+                "authorizing_integration_owners": owners,
+                "context": 1,
+            }
+        if where == "group":
+            return {
+                "channel_id": str(self.group_dm_id),
+                "channel": {
+                    "id": str(self.group_dm_id),
+                    "type": 3,
+                    "name": "friends",
+                    "recipients": [user.user_payload()],
+                    "owner_id": str(user.id),
+                    "last_message_id": None,
+                    "icon": None,
+                    "flags": 0,
+                },
+                "user": user.user_payload(),
+                "authorizing_integration_owners": owners,
+                "context": 2,
+            }
+        raise ValueError(f"where is one of {', '.join(WHERE)}, not {where!r}")
+
+    def _missing_access(self, record: Recorded) -> web.Response | None:
+        """Discord's answer to the bot's token for a channel or server it is not a member of."""
+        m = re.match(r"/(channels|guilds)/(\d+)", record.route)
+        if m is None:
+            return None
+        unreachable = {self.foreign_channel_id, self.group_dm_id, self.foreign_guild_id}
+        return _error(403, 50001, "Missing Access") if int(m.group(2)) in unreachable else None
 
     # ---- gateway --------------------------------------------------------------------------------
 
@@ -913,6 +1034,8 @@ class FakeDiscord:
         ):
             return self._serve_attachment(int(match.group(1)))
         if request.path.startswith(API_PREFIX):
+            if (refusal := self._missing_access(record)) is not None:
+                return refusal
             for method, pattern, handler in self._routes:
                 if method == request.method and (m := pattern.fullmatch(record.route)):
                     return await handler(request, record, m)
@@ -1043,6 +1166,8 @@ class FakeDiscord:
                         UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL, 10, 12):  # fmt: skip
             return _error(400, 50035, "Invalid Form Body")
         interaction.acknowledged = True
+        if interaction.ephemeral_only and kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
+            data = {**data, "flags": int(data.get("flags") or 0) | EPHEMERAL}
         answer: dict[str, Any] = {
             "interaction": {
                 "id": str(interaction.id),
@@ -1076,6 +1201,8 @@ class FakeDiscord:
             target = interaction.payload.get("message")
             if target is not None and int(target["id"]) in self.messages:
                 message = self.messages[int(target["id"])]
+                # the click's "original response" is now the message its control is on
+                interaction.original_message_id = int(target["id"])
                 if kind == UPDATE_MESSAGE:
                     self._apply_edit(message, data, record.files)
         if message is not None:
@@ -1100,7 +1227,11 @@ class FakeDiscord:
     def _hook_message(self, interaction: SentInteraction, mid: str) -> dict[str, Any] | None:
         message_id = interaction.original_message_id if mid == "@original" else int(mid)
         message = self.messages.get(message_id) if message_id is not None else None
-        if message is None or message.get("_token") != interaction.token:
+        if message is None:
+            return None
+        if message.get("_token") != interaction.token and message_id != (
+            interaction.original_message_id
+        ):
             return None
         return message
 
@@ -1111,16 +1242,26 @@ class FakeDiscord:
         if refusal is not None or interaction is None:
             return refusal or _error(404, 10015, "Unknown Webhook")
         body = record.json if isinstance(record.json, dict) else {}
+        if interaction.user_install_only and interaction.followups >= FOLLOWUP_CAP:
+            return _error(400, 40094, "This interaction has hit the maximum number of follow ups")
+        interaction.followups += 1
+        if interaction.ephemeral_only:
+            body = {**body, "flags": int(body.get("flags") or 0) | EPHEMERAL}
         thinking = self.messages.get(interaction.original_message_id or 0)
         if thinking is not None and int(thinking.get("flags") or 0) & LOADING:
+            if (refusal := _v2_refusal(thinking, body, record.files)) is not None:
+                return refusal
             # As Discord does, the first followup after a defer replaces the "thinking" message
             # and keeps the defer's visibility: its own ephemeral flag is ignored.
             loading_flags = int(thinking["flags"])
             self._apply_edit(
                 thinking, {k: v for k, v in body.items() if k != "flags"}, record.files
             )
-            thinking["flags"] = loading_flags & ~LOADING
+            v2 = int(body.get("flags") or 0) & COMPONENTS_V2
+            thinking["flags"] = (loading_flags & ~LOADING) | v2
             return _json(_public(thinking))
+        if (refusal := _v2_refusal(None, body, record.files)) is not None:
+            return refusal
         message = self._message(
             author=self.bot_user,
             content=body.get("content") or "",
@@ -1160,6 +1301,8 @@ class FakeDiscord:
         if message is None:
             return _error(404, 10008, "Unknown Message")
         body = record.json if isinstance(record.json, dict) else {}
+        if (refusal := _v2_refusal(message, body, record.files)) is not None:
+            return refusal
         self._apply_edit(message, body, record.files)
         return _json(_public(message))
 
@@ -1188,15 +1331,23 @@ class FakeDiscord:
         channel_id = int(m.group("channel"))
         if channel_id != self.channel_id and channel_id not in self.dm_channels:
             return _error(404, 10003, "Unknown Channel")
+        if channel_id in self.dm_channels and self.dm_channels[channel_id].id in self.closed_dms:
+            return _error(403, 50007, "Cannot send messages to this user")
         body = record.json if isinstance(record.json, dict) else {}
-        if not body.get("content") and not record.files and not body.get("embeds"):
+        if not any((body.get("content"), record.files, body.get("embeds"), body.get("components"))):
             return _error(400, 50006, "Cannot send an empty message")
+        if (refusal := _v2_refusal(None, body, record.files)) is not None:
+            return refusal
         message = self._message(
             author=self.bot_user,
             content=body.get("content") or "",
             attachments=self._store_files(body, record.files, []),
             channel_id=channel_id,
-            extra={"flags": int(body.get("flags") or 0), "embeds": body.get("embeds") or []},
+            extra={
+                "flags": int(body.get("flags") or 0),
+                "embeds": body.get("embeds") or [],
+                "components": body.get("components") or [],
+            },
         )
         return _json(_public(message))
 
@@ -1228,10 +1379,7 @@ class FakeDiscord:
         user = self.members.get(int(body.get("recipient_id", 0)))
         if user is None:
             return _error(404, 10013, "Unknown User")
-        channel_id = next((c for c, u in self.dm_channels.items() if u == user), None)
-        if channel_id is None:
-            channel_id = snowflake()
-            self.dm_channels[channel_id] = user
+        channel_id = self.dm_channel_of(user)
         return _json(
             {
                 "id": str(channel_id),
@@ -1273,6 +1421,7 @@ class FakeDiscord:
             "flags": 0,
             **(extra or {}),
         }
+        message["components"] = _attached_media(message["components"], attachments)
         self.messages[message_id] = message
         return message
 
@@ -1306,6 +1455,8 @@ class FakeDiscord:
     def _apply_edit(
         self, message: dict[str, Any], body: Mapping[str, Any], files: list[FilePart]
     ) -> None:
+        # an edit cannot change who sees a message, nor take the components V2 flag off it
+        kept_flags = int(message.get("flags") or 0) & (EPHEMERAL | COMPONENTS_V2)
         for key in ("content", "embeds", "components", "flags"):
             if key in body:
                 message[key] = (
@@ -1319,12 +1470,171 @@ class FakeDiscord:
             kept = list(message["attachments"])
         if files or "attachments" in body:
             message["attachments"] = self._store_files(body, files, kept)
-        message["flags"] = int(message.get("flags") or 0) & ~LOADING
+        if "components" in body:
+            message["components"] = _attached_media(message["components"], message["attachments"])
+        message["flags"] = (int(message.get("flags") or 0) | kept_flags) & ~LOADING
         message["edited_timestamp"] = _iso()
 
 
 def _public(message: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if not k.startswith("_")}
+
+
+# ---- components ---------------------------------------------------------------------------------
+
+COMPONENTS_V2 = 1 << 15  # message flag: the components are the whole message
+ACTION_ROW, BUTTON, STRING_SELECT, SECTION, TEXT_DISPLAY, THUMBNAIL = 1, 2, 3, 9, 10, 11
+MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER = 12, 13, 14, 17
+_SELECTS = {STRING_SELECT, 5, 6, 7, 8}
+_V2_TOP_LEVEL = {ACTION_ROW, SECTION, TEXT_DISPLAY, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER}
+_IN_CONTAINER = {ACTION_ROW, SECTION, TEXT_DISPLAY, MEDIA_GALLERY, FILE, SEPARATOR}
+
+
+def walk_components(components: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every component of a message's list (the dicts themselves), each followed by its
+    children and its accessory."""
+    for component in components:
+        yield component
+        yield from walk_components(component.get("components") or [])
+        if isinstance(component.get("accessory"), dict):
+            yield from walk_components([component["accessory"]])
+
+
+def components_refusal(
+    body: Mapping[str, Any], *, attachments: Sequence[str], was_v2: bool = False
+) -> str | None:
+    """Why Discord refuses a message body (400 50035 Invalid Form Body), or None: a components
+    V2 message (flag 1 << 15, kept by every edit once set) has no content or embeds, and its
+    components have the shape, sizes and counts Discord checks. ``attachments``: the filenames
+    the message has once sent or edited (what ``attachment://`` may name)."""
+    flags = int(body.get("flags") or 0)
+    if was_v2 and "flags" in body and not flags & COMPONENTS_V2:
+        return "flags: the components V2 flag cannot be removed from a message"
+    v2 = was_v2 or bool(flags & COMPONENTS_V2)
+    if v2 and (body.get("content") or body.get("embeds")):
+        return "content, embeds: not allowed with the components V2 flag"
+    components = body.get("components")
+    if components is None:
+        return None
+    if not isinstance(components, list):
+        return "components: must be a list"
+    allowed = _V2_TOP_LEVEL if v2 else {ACTION_ROW}
+    if any(c.get("type") not in allowed for c in components):
+        return "components: not a top-level component" + ("" if v2 else " without the V2 flag")
+    if not v2 and len(components) > 5:
+        return "components: at most 5 action rows"
+    every = list(walk_components(components))
+    if len(every) > 40:
+        return f"components: {len(every)} components, at most 40"
+    text = sum(len(c.get("content") or "") for c in every if c.get("type") == TEXT_DISPLAY)
+    if text > 4000:
+        return f"components: {text} characters of text, at most 4000"
+    for component in every:
+        problem = _component_refusal(component, set(attachments))
+        if problem is not None:
+            return f"components[type {component.get('type')}]: {problem}"
+    return None
+
+
+def _v2_refusal(
+    message: Mapping[str, Any] | None, body: Mapping[str, Any], files: list[FilePart]
+) -> web.Response | None:
+    """Discord's 400 for a send (``message`` None) or an edit that `components_refusal` refuses."""
+    described = {str(a.get("id")): a for a in body.get("attachments") or []}
+    names = [described.get(str(i), {}).get("filename") or f.filename for i, f in enumerate(files)]
+    if message is not None:
+        kept = message["attachments"]
+        if "attachments" in body:
+            kept = [a for a in kept if a["id"] in described]
+        names = [a["filename"] for a in kept] + names
+    was_v2 = message is not None and bool(int(message.get("flags") or 0) & COMPONENTS_V2)
+    refusal = components_refusal(body, attachments=names, was_v2=was_v2)
+    return None if refusal is None else _error(400, 50035, f"Invalid Form Body: {refusal}")
+
+
+def _component_refusal(c: Mapping[str, Any], attachments: set[str]) -> str | None:
+    kind, children = c.get("type"), c.get("components") or []
+    if kind == ACTION_ROW:
+        kinds = [child.get("type") for child in children]
+        if not 1 <= len(kinds) <= 5 or not set(kinds) <= {BUTTON} | _SELECTS:
+            return "an action row holds 1 to 5 buttons or one select"
+        if any(k in _SELECTS for k in kinds) and len(kinds) != 1:
+            return "a select fills its action row alone"
+    elif kind == BUTTON:
+        if len(c.get("label") or "") > 80 or len(c.get("custom_id") or "") > 100:
+            return "label at most 80, custom_id at most 100 characters"
+        if c.get("style") != 5 and not c.get("custom_id"):
+            return "a button needs a custom_id"
+    elif kind in _SELECTS:
+        options = c.get("options") or []
+        if kind == STRING_SELECT and not 1 <= len(options) <= 25:
+            return "1 to 25 options"
+        texts = [o.get(k) or "" for o in options for k in ("label", "value", "description")]
+        if any(len(text) > 100 for text in texts):
+            return "option label, value and description at most 100 characters"
+        if len(c.get("placeholder") or "") > 150 or not c.get("custom_id"):
+            return "a custom_id, and a placeholder at most 150 characters"
+        if kind == STRING_SELECT and int(c.get("max_values") or 1) > len(options):
+            return "max_values above the number of options"
+    elif kind == SECTION:
+        if not 1 <= len(children) <= 3 or any(x.get("type") != TEXT_DISPLAY for x in children):
+            return "a section holds 1 to 3 text displays"
+        accessory = c.get("accessory")
+        if not isinstance(accessory, Mapping) or accessory.get("type") not in (BUTTON, THUMBNAIL):
+            return "a section needs a button or thumbnail accessory"
+    elif kind == TEXT_DISPLAY:
+        if not isinstance(c.get("content"), str) or not c["content"]:
+            return "a text display needs content"
+    elif kind in (THUMBNAIL, MEDIA_GALLERY):
+        media = [c] if kind == THUMBNAIL else list(c.get("items") or [])
+        if not 1 <= len(media) <= 10:
+            return "a media gallery holds 1 to 10 items"
+        for item in media:
+            if len(item.get("description") or "") > 1024:
+                return "description at most 1024 characters"
+            url = str((item.get("media") or {}).get("url") or "")
+            if not url:
+                return "media needs a url"
+            if url.startswith("attachment://") and url.removeprefix("attachment://") not in (
+                attachments
+            ):
+                return f"{url} names no attachment of the message"
+    elif kind == SEPARATOR:
+        if c.get("spacing", 1) not in (1, 2):
+            return "spacing is 1 or 2"
+    elif kind == CONTAINER:
+        if not children or any(x.get("type") not in _IN_CONTAINER for x in children):
+            return "a container holds action rows, sections, texts, galleries and separators"
+        colour = c.get("accent_color")
+        if colour is not None and not 0 <= int(colour) <= 0xFFFFFF:
+            return "accent_color is an RGB number"
+    elif kind != FILE:
+        return "unknown component type"
+    return None
+
+
+def _attached_media(components: Any, attachments: Sequence[Mapping[str, Any]]) -> Any:
+    """A copy of ``components`` whose attachment:// media point at the message's attachments,
+    as Discord answers them."""
+    by_name = {a["filename"]: a for a in attachments}
+    copied = json.loads(json.dumps(components))
+    for component in walk_components(copied or []):
+        kind = component.get("type")
+        items = [component] if kind == THUMBNAIL else component.get("items") or []
+        for item in items if kind in (THUMBNAIL, MEDIA_GALLERY) else []:
+            media = item.get("media") or {}
+            url = str(media.get("url") or "")
+            found = by_name.get(url.removeprefix("attachment://"))
+            if url.startswith("attachment://") and found is not None:
+                media.update(
+                    url=found["url"],
+                    proxy_url=found["proxy_url"],
+                    content_type=found.get("content_type"),
+                    attachment_id=found["id"],
+                )
+                if "width" in found:
+                    media.update(width=found["width"], height=found["height"])
+    return copied
 
 
 def _picture_size(data: bytes) -> tuple[int, int] | None:

@@ -18,11 +18,13 @@ from aiohttp import web
 from tests.bot.support.fake_discord import (
     DEFAULT_PERMISSIONS,
     OPTION_TYPES,
+    TEXT_DISPLAY,
     FakeDiscord,
     FakeUser,
     Recorded,
     SentInteraction,
     snowflake,
+    walk_components,
 )
 
 __all__ = ["CHANNEL_OPTION", "MANAGE_GUILD", "MANAGE_MESSAGES", "ResultsFake", "serve"]
@@ -122,14 +124,24 @@ class ResultsFake(FakeDiscord):
         return await self._interact(2, data, name=group, user=user)
 
     def controls(self, message_id: int) -> dict[str, str]:
-        """A message's controls by action ("deeper", "layer", "info", "delete") -> custom_id."""
+        """A message's controls by action ("deeper", "layer", "info", "delete") -> custom_id,
+        in action rows at the top or nested in a card (components V2)."""
         found: dict[str, str] = {}
-        for row in self.messages[message_id].get("components") or []:
-            for component in row.get("components", []):
-                custom_id = component.get("custom_id", "")
-                if custom_id.startswith("dream:"):
-                    found[custom_id.split(":")[1]] = custom_id
+        for component in walk_components(self.messages[message_id].get("components") or []):
+            custom_id = component.get("custom_id", "")
+            if custom_id.startswith("dream:"):
+                found[custom_id.split(":")[1]] = custom_id
         return found
+
+    def text(self, message_id: int) -> str:
+        """What a message says: its content, or a card's text displays, one a line."""
+        message = self.messages[message_id]
+        texts = [
+            c["content"]
+            for c in walk_components(message.get("components") or [])
+            if c.get("type") == TEXT_DISPLAY
+        ]
+        return message.get("content") or "\n".join(texts)
 
     async def click(
         self,
@@ -139,15 +151,17 @@ class ResultsFake(FakeDiscord):
         user: FakeUser,
         value: str | None = None,
         values: list[str] | None = None,
+        **extra: Any,
     ) -> SentInteraction:
-        """Click a result's control (``value`` or ``values``: what was picked in the layer menu)."""
+        """Click a result's control (``value`` or ``values``: what was picked in the layer menu;
+        ``extra``: where, as for `FakeDiscord.send_component`)."""
         message = {k: v for k, v in self.messages[message_id].items() if not k.startswith("_")}
         custom_id = self.controls(message_id)[action]
         picked = values if values is not None else [value] if value is not None else None
         if picked is None:
-            return await self.send_component(custom_id, message, user=user)
+            return await self.send_component(custom_id, message, user=user, **extra)
         return await self.send_component(
-            custom_id, message, user=user, component_type=3, values=picked
+            custom_id, message, user=user, component_type=3, values=picked, **extra
         )
 
 
