@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,33 +18,21 @@ from tests.bot.conftest import GatedRunner
 from tests.bot.support.fake_discord import (
     DEFAULT_PERMISSIONS,
     FakeUser,
-    Recorded,
     SentInteraction,
+    final_edit,
     snowflake,
 )
-from tests.bot.support.results_fake import MANAGE_MESSAGES, ResultsFake, serve
+from tests.bot.support.results_fake import MANAGE_MESSAGES, ResultsFake
 
 DEFERRED, MESSAGE, DEFERRED_UPDATE, EPHEMERAL = 5, 4, 6, 64
 DAY_S = 86_400
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
-
-
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    """Matches the edit of the original response that carries a picture."""
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(fake: ResultsFake, user: FakeUser, photo: bytes, **options: Any) -> int:
     """/dream a photo and wait for the result; returns the result message's id."""
     attachment = fake.add_attachment(photo, filename="cat.png")
     sent = await fake.send_command("dream", options, user=user, attachments={"image": attachment})
-    await fake.wait_for(_final(fake, sent), timeout=30)
+    await fake.wait_for(final_edit(fake, sent), timeout=30)
     assert sent.original_message_id is not None
     return sent.original_message_id
 
@@ -54,7 +42,7 @@ async def _answered(fake: ResultsFake, click: SentInteraction) -> int:
     callback = await fake.wait_callback(click)
     assert callback.status == 200 and callback.json["type"] == DEFERRED
     assert not callback.flags & EPHEMERAL  # a result everyone sees, as for /dream
-    await fake.wait_for(_final(fake, click), timeout=30)
+    await fake.wait_for(final_edit(fake, click), timeout=30)
     assert click.original_message_id is not None
     return click.original_message_id
 
@@ -279,7 +267,7 @@ async def test_a_restart_resumes_the_queued_and_running_dreams(
     again = GatedRunner()
     async with start_bot(runner=again):
         for interaction in sent:
-            final = await fake.wait_for(_final(fake, interaction), timeout=30)
+            final = await fake.wait_for(final_edit(fake, interaction), timeout=30)
             assert "seed 3" in (final.content or "")
             assert any("I'm back" in (e.content or "") for e in fake.edits(interaction))
         assert again.order == [alice.id, bob.id]
@@ -335,7 +323,7 @@ async def test_two_clicks_at_once_start_one_dream(
         assert all("already" in (c.content or "") for c in callbacks if c.json["type"] == MESSAGE)
         runner.gate.set()
         (started,) = [c for c, cb in zip(clicks, callbacks, strict=True) if cb.json["type"] == 5]
-        await fake.wait_for(_final(fake, started))
+        await fake.wait_for(final_edit(fake, started))
         assert len(runner.requests) == 2
         # once answered, the button dreams again
         await _answered(fake, await fake.click(first, "deeper", user=alice))

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from bot.dreams import describe
@@ -20,25 +19,14 @@ from tests.bot.support.fake_discord import (
     FakeUser,
     Recorded,
     SentInteraction,
+    final_edit,
     walk_components,
 )
-from tests.bot.support.results_fake import ResultsFake, serve
+from tests.bot.support.results_fake import ResultsFake
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
 CONTAINER, MEDIA_GALLERY, SECTION, TEXT_DISPLAY, THUMBNAIL, ACTION_ROW = 17, 12, 9, 10, 11, 1
 CONTROLS = {"deeper", "layer", "info", "delete"}
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
-
-
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    """Matches the edit of the original response that carries the result."""
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(
@@ -46,14 +34,14 @@ async def _dream(
 ) -> tuple[SentInteraction, Recorded]:
     attachment = fake.add_attachment(photo, filename=filename)
     sent = await fake.send_command("dream", options, user=user, attachments={"image": attachment})
-    return sent, await fake.wait_for(_final(fake, sent), timeout=30)
+    return sent, await fake.wait_for(final_edit(fake, sent), timeout=30)
 
 
 async def _answered(fake: ResultsFake, click: SentInteraction) -> Recorded:
     """A click's dream, answered publicly like /dream: its final edit."""
     callback = await fake.wait_callback(click)
     assert callback.status == 200 and callback.json["type"] == DEFERRED, callback
-    return await fake.wait_for(_final(fake, click), timeout=30)
+    return await fake.wait_for(final_edit(fake, click), timeout=30)
 
 
 def _of(components: list[dict[str, Any]], kind: int) -> list[dict[str, Any]]:
@@ -252,7 +240,7 @@ async def test_a_zoom_is_a_card_without_the_original_beside_it(
         sent = await fake.send_command(
             "dream-zoom", {"frames": 3}, user=alice, attachments={"image": photo}
         )
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         _assert_card(final)
         (dreamed,) = final.files
         assert _gallery_item(final)["media"]["url"] == f"attachment://{dreamed.filename}"
@@ -266,5 +254,5 @@ async def test_a_zoom_is_a_card_without_the_original_beside_it(
         sent = await fake.send_command(
             "dream-zoom", {"frames": 3}, user=alice, attachments={"image": hidden}
         )
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         assert _gallery_item(final)["spoiler"] is True

@@ -4,28 +4,17 @@ their refusals, and the recipe kept by Dream deeper, Another layer and a restart
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from tests.bot.conftest import GatedRunner, picture_bytes
-from tests.bot.support.fake_discord import FakeUser, Recorded, SentInteraction
-from tests.bot.support.results_fake import ResultsFake, serve
+from tests.bot.support.fake_discord import FakeUser, Recorded, SentInteraction, final_edit
+from tests.bot.support.results_fake import ResultsFake
 
 MESSAGE, EPHEMERAL = 4, 64
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
-
-
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(
@@ -35,7 +24,7 @@ async def _dream(
     if guide is not None:
         attachments["guide"] = fake.add_attachment(guide, filename="guide.png")
     sent = await fake.send_command("dream", options, user=user, attachments=attachments)
-    final = await fake.wait_for(_final(fake, sent), timeout=240)
+    final = await fake.wait_for(final_edit(fake, sent), timeout=240)
     return sent, final
 
 
@@ -104,7 +93,7 @@ async def test_the_recipe_is_written_one_way_and_kept_by_the_controls_and_a_rest
         message = first.original_message_id
         assert message is not None
         deeper = await fake.click(message, "deeper", user=user)
-        await fake.wait_for(_final(fake, deeper), timeout=30)
+        await fake.wait_for(final_edit(fake, deeper), timeout=30)
         kept = runner.requests[-1]
         assert (kept.params.layers, kept.params.dream_of, kept.params.smooth) == (
             one.params.layers,
@@ -115,7 +104,7 @@ async def test_the_recipe_is_written_one_way_and_kept_by_the_controls_and_a_rest
     runner = GatedRunner()
     async with start_bot(runner=runner):
         mix = await fake.click(message, "layer", user=user, values=["strokes", "eyes"])
-        final = await fake.wait_for(_final(fake, mix), timeout=30)
+        final = await fake.wait_for(final_edit(fake, mix), timeout=30)
         (request,) = runner.requests
         assert set(request.params.layers) == {"strokes", "eyes"}
         assert request.params.dream_of == 281 and request.guide == guide

@@ -12,15 +12,13 @@ from PIL import Image
 
 from engine import presets
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import COMPONENTS_V2, FakeDiscord, Recorded, SentInteraction
+from tests.bot.support.fake_discord import (
+    COMPONENTS_V2,
+    FakeDiscord,
+    final_edit,
+)
 
 DEFERRED, MESSAGE, AUTOCOMPLETE_RESULT, EPHEMERAL = 5, 4, 8, 64
-
-
-def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    """Matches the edit of the original response that carries a file."""
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 @pytest.mark.slow
@@ -37,7 +35,7 @@ async def test_dream_happy_path_with_the_real_engine(
         callback = await fake.wait_callback(sent)
         assert callback.status == 200 and callback.json["type"] == DEFERRED
         assert callback.time - sent.time < 3.0
-        final = await fake.wait_for(_final(fake, sent), timeout=120)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=120)
 
         assert final.status == 200
         downloads = fake.downloaded(photo)
@@ -73,7 +71,7 @@ async def test_progress_edits_show_a_bar_at_most_every_two_seconds(
         user = fake.add_member("bea")
         photo = fake.add_attachment(cat_photo, filename="cat.png")
         sent = await fake.send_command("dream", user=user, attachments={"image": photo})
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         steady = [e for e in fake.edits(sent) if e is not final and "step" in (e.content or "")]
         assert steady, [e.content for e in fake.edits(sent)]
         assert all("▓" in (e.content or "") or "░" in (e.content or "") for e in steady)
@@ -96,7 +94,7 @@ async def test_context_menu_dreams_the_first_picture_of_a_message(
         sent = await fake.send_message_command("Dream this image", message, user=user)
         callback = await fake.wait_callback(sent)
         assert callback.status == 200 and callback.json["type"] == DEFERRED
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         assert final.status == 200 and final.files
         assert not fake.downloaded(notes) and len(fake.downloaded(photo)) == 1
         (request,) = runner.requests

@@ -10,14 +10,13 @@ import pytest
 
 import bot.cogs._message_pictures as message_pictures
 from tests.bot.conftest import GatedRunner, picture_bytes
-from tests.bot.support.fake_discord import FakeDiscord, FakeUser, Recorded, SentInteraction
+from tests.bot.support.fake_discord import (
+    FakeDiscord,
+    FakeUser,
+    final_edit,
+)
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-
-
-def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 def _media(served: Mapping[str, Any], **lies: Any) -> dict[str, Any]:
@@ -76,7 +75,7 @@ async def _dreamed(
     before = len(runner.requests)
     sent = await fake.send_message_command("Dream this image", message, user=user)
     assert (await fake.wait_callback(sent)).json["type"] == DEFERRED
-    final = await fake.wait_for(_final(fake, sent), timeout=60)
+    final = await fake.wait_for(final_edit(fake, sent), timeout=60)
     assert final.status == 200
     assert len(runner.requests) == before + 1
     return bytes(runner.requests[-1].picture)

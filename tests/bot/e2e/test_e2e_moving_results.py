@@ -6,26 +6,25 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from engine import Animation, Encoded, encode_gif
 from tests.bot.conftest import DATA, GatedRunner
-from tests.bot.support.fake_discord import DEFAULT_PERMISSIONS, FakeUser, Recorded, SentInteraction
-from tests.bot.support.results_fake import MANAGE_GUILD, ResultsFake, serve
+from tests.bot.support.fake_discord import (
+    DEFAULT_PERMISSIONS,
+    FakeUser,
+    Recorded,
+    SentInteraction,
+    final_edit,
+)
+from tests.bot.support.results_fake import MANAGE_GUILD, ResultsFake
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
 # the frames the runner's animations show; the last one is where a zoom goes on from
 COLOURS = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
 
 
 def _cat_gif(frames: int) -> bytes:
@@ -58,19 +57,13 @@ class MovingRunner(GatedRunner):
         return Encoded(data=data, format="GIF", filename=f"{request.kind}.gif")
 
 
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    """Matches the edit of the original response that carries a picture."""
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
-
-
 async def _ask(
     fake: ResultsFake, command: str, user: FakeUser, data: bytes, filename: str, **options: Any
 ) -> tuple[SentInteraction, Recorded]:
     """Run /dream or /dream-zoom on a picture and wait for the result; returns the final edit."""
     attachment = fake.add_attachment(data, filename=filename)
     sent = await fake.send_command(command, options, user=user, attachments={"image": attachment})
-    final = await fake.wait_for(_final(fake, sent), timeout=30)
+    final = await fake.wait_for(final_edit(fake, sent), timeout=30)
     assert sent.original_message_id is not None
     return sent, final
 
@@ -79,7 +72,7 @@ async def _answered(fake: ResultsFake, click: SentInteraction) -> Recorded:
     """A click answered like /dream: deferred publicly, then the result."""
     callback = await fake.wait_callback(click)
     assert callback.json["type"] == DEFERRED and not callback.flags & EPHEMERAL, callback
-    return await fake.wait_for(_final(fake, click), timeout=30)
+    return await fake.wait_for(final_edit(fake, click), timeout=30)
 
 
 async def _refused(fake: ResultsFake, sent: SentInteraction) -> str:
@@ -114,7 +107,7 @@ async def test_a_restart_resumes_an_animated_dream_as_an_animation(
 
     again = MovingRunner()
     async with start_bot(runner=again, dream_max_frames=4):
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         (resumed,) = again.requests
         assert resumed.picture == gif
         assert (resumed.kind, resumed.animation) == ("animated", asked.animation)

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import FakeDiscord, FakeUser, Recorded, SentInteraction
+from tests.bot.support.fake_discord import (
+    FakeDiscord,
+    FakeUser,
+    Recorded,
+    SentInteraction,
+    final_edit,
+)
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-
-
-def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(
@@ -102,7 +103,7 @@ async def test_several_members_are_served_round_robin(
         }
         assert any("position" in text for text in positions if text), positions
         runner.gate.set()
-        finals = [await fake.wait_for(_final(fake, sent), timeout=30) for sent, _ in sends]
+        finals = [await fake.wait_for(final_edit(fake, sent), timeout=30) for sent, _ in sends]
 
         assert runner.order == [u.id for u in (a, b, c, a, b, a)]
         answered = sorted(zip(finals, sends, strict=True), key=lambda pair: pair[0].time)
@@ -120,7 +121,7 @@ async def test_an_unexpected_error_is_explained_kindly_and_the_queue_goes_on(
         failed, _ = await _dream(fake, unlucky, cat_photo)
         fine, _ = await _dream(fake, next_one, cat_photo)
         runner.gate.set()
-        result = await fake.wait_for(_final(fake, fine), timeout=30)
+        result = await fake.wait_for(final_edit(fake, fine), timeout=30)
         assert result.status == 200
         told = [r for r in fake.for_interaction(failed) if r.method in ("PATCH", "POST")]
         texts = [r.content or "" for r in told if r.content]
@@ -136,7 +137,7 @@ async def test_a_cooldown_refuses_a_second_dream_too_soon(
     async with start_bot(runner=GatedRunner(), dream_cooldown_s=60):
         member = fake.add_member("quick")
         first, _ = await _dream(fake, member, cat_photo)
-        await fake.wait_for(_final(fake, first), timeout=30)
+        await fake.wait_for(final_edit(fake, first), timeout=30)
         _, refused = await _dream(fake, member, cat_photo)
         assert refused.json["type"] == MESSAGE and refused.flags & EPHEMERAL
         assert " s " in (refused.content or "") or " s" in (refused.content or "")

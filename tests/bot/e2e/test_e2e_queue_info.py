@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import FakeUser, Recorded, SentInteraction
-from tests.bot.support.results_fake import ResultsFake, serve
+from tests.bot.support.fake_discord import FakeUser, Recorded, SentInteraction, final_edit
+from tests.bot.support.results_fake import ResultsFake
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
-
-
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _dream(
@@ -52,7 +39,7 @@ async def test_queue_shows_what_waits_my_places_and_the_wait(
         empty = (await _ask(fake, "dream-queue", alice)).content or ""
         assert "Nobody is waiting" in empty and "no dreams in the queue" in empty
 
-        await fake.wait_for(_final(fake, await _dream(fake, bob, cat_photo)))  # a time to go by
+        await fake.wait_for(final_edit(fake, await _dream(fake, bob, cat_photo)))  # a time to go by
         runner.gate.clear()
         held = await _dream(fake, bob, cat_photo)
         mine = [await _dream(fake, alice, cat_photo) for _ in range(2)]
@@ -66,7 +53,7 @@ async def test_queue_shows_what_waits_my_places_and_the_wait(
 
         runner.gate.set()
         for sent in (held, *mine):
-            await fake.wait_for(_final(fake, sent))
+            await fake.wait_for(final_edit(fake, sent))
 
 
 async def test_history_lists_my_last_ten_dreams_here_with_links(
@@ -78,8 +65,8 @@ async def test_history_lists_my_last_ten_dreams_here_with_links(
         sent = []
         for seed in range(11):
             sent.append(await _dream(fake, alice, cat_photo, steps=1, octaves=1, seed=seed))
-            await fake.wait_for(_final(fake, sent[-1]))
-        await fake.wait_for(_final(fake, await _dream(fake, bob, cat_photo, seed=99)))
+            await fake.wait_for(final_edit(fake, sent[-1]))
+        await fake.wait_for(final_edit(fake, await _dream(fake, bob, cat_photo, seed=99)))
 
         embed = (await _ask(fake, "dream-history", alice)).json["data"]["embeds"][0]
         lines = embed["description"].splitlines()

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import DEFAULT_PERMISSIONS, FakeUser, Recorded, SentInteraction
-from tests.bot.support.results_fake import MANAGE_GUILD, ResultsFake, serve
+from tests.bot.support.fake_discord import (
+    DEFAULT_PERMISSIONS,
+    FakeUser,
+    Recorded,
+    SentInteraction,
+    final_edit,
+)
+from tests.bot.support.results_fake import MANAGE_GUILD, ResultsFake
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ResultsFake]:
-    async with serve(monkeypatch) as server:
-        yield server
-
-
-def _final(fake: ResultsFake, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 async def _settings(
@@ -79,7 +72,7 @@ async def test_settings_confine_dreams_to_a_channel_and_lower_the_caps(
 
         sent, callback = await _dream(fake, alice, cat_photo)  # the defaults are lowered quietly
         assert callback.json["type"] == DEFERRED
-        await fake.wait_for(_final(fake, sent))
+        await fake.wait_for(final_edit(fake, sent))
         params = runner.requests[0].params
         assert (params.steps, params.octaves, params.max_side) == (2, 1, 64)
 
@@ -89,7 +82,7 @@ async def test_settings_confine_dreams_to_a_channel_and_lower_the_caps(
         _, refused = await _dream(fake, alice, cat_photo)
         assert "1 dream in the queue" in _refusal(refused)
         runner.gate.set()
-        await fake.wait_for(_final(fake, sent))
+        await fake.wait_for(final_edit(fake, sent))
 
         text, embed = await _settings(fake, "everywhere", {}, admin)
         assert "every channel" in embed
@@ -130,13 +123,13 @@ async def test_defaults_and_cooldown_apply_and_survive_a_restart(
         alice = fake.add_member("alice")
         sent, callback = await _dream(fake, alice, cat_photo, steps=1, octaves=1)
         assert callback.json["type"] == DEFERRED
-        await fake.wait_for(_final(fake, sent))
+        await fake.wait_for(final_edit(fake, sent))
         assert runner.requests[0].params.layers == ("fur",)
         _, callback = await _dream(fake, alice, cat_photo, layer="eyes")
         assert "give me" in _refusal(callback)
         bob = fake.add_member("bob")
         sent, callback = await _dream(fake, bob, cat_photo, layer="eyes", steps=1, octaves=1)
-        await fake.wait_for(_final(fake, sent))
+        await fake.wait_for(final_edit(fake, sent))
         assert runner.requests[1].params.layers == ("eyes",)
 
         _, embed = await _settings(fake, "reset", {}, admin)

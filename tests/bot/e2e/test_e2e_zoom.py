@@ -14,15 +14,9 @@ from PIL import Image
 from bot.jobs import codec
 from engine import AnimationParams, FrameProgress, ZoomParams, decode_animation
 from tests.bot.conftest import DATA, GatedRunner
-from tests.bot.support.fake_discord import FakeDiscord, Recorded, SentInteraction
+from tests.bot.support.fake_discord import FakeDiscord, final_edit
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-
-
-def _final(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
-    """Matches the edit of the original response that carries a file."""
-    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
-    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 def _cat_gif(frames: int, *, durations: list[int] | None = None) -> bytes:
@@ -80,7 +74,7 @@ async def test_dream_zoom_answers_with_an_animation_of_the_frames_asked(
         )
         callback = await fake.wait_callback(sent)
         assert callback.status == 200 and callback.json["type"] == DEFERRED
-        final = await fake.wait_for(_final(fake, sent), timeout=180)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=180)
         (upload,) = final.files
         assert len(upload.data) <= fake.attachment_size_limit
         assert upload.filename.startswith("zoom.")
@@ -105,7 +99,7 @@ async def test_dream_on_an_animated_gif_dreams_every_frame(
             user=user,
             attachments={"image": gif},
         )
-        final = await fake.wait_for(_final(fake, sent), timeout=180)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=180)
         upload, original = final.files  # the dream, then its first frame beside it
         animation = decode_animation(upload.data)
         assert len(animation.frames) == 3 and animation.durations == (60, 90, 150)
@@ -123,7 +117,7 @@ async def test_animations_turned_off_dream_the_first_frame_and_say_so(
         user = fake.add_member("still")
         gif = fake.add_attachment(_cat_gif(4), filename="cat.gif")
         sent = await fake.send_command("dream", user=user, attachments={"image": gif})
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         (request,) = runner.requests
         assert request.kind == "dream" and request.animation is None
         assert "first frame only" in (final.content or "")
@@ -143,7 +137,7 @@ async def test_a_long_gif_is_sampled_to_the_frame_limit(
         user = fake.add_member("long")
         gif = fake.add_attachment(_cat_gif(10), filename="long.gif")
         sent = await fake.send_command("dream", user=user, attachments={"image": gif})
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         (request,) = runner.requests
         assert request.kind == "animated"
         assert isinstance(request.animation, AnimationParams)
@@ -164,7 +158,7 @@ async def test_dream_zoom_queues_a_zoom_job_and_shows_frames_done(
         sent = await fake.send_command(
             "dream-zoom", {"frames": 6, "zoom": 4.0}, user=user, attachments={"image": photo}
         )
-        final = await fake.wait_for(_final(fake, sent), timeout=30)
+        final = await fake.wait_for(final_edit(fake, sent), timeout=30)
         (request,) = runner.requests
         assert request.kind == "zoom"
         assert isinstance(request.animation, ZoomParams)

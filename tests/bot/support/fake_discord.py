@@ -33,6 +33,7 @@ __all__ = [
     "GatewayFrame",
     "Recorded",
     "SentInteraction",
+    "final_edit",
     "point_discord_py_at",
     "snowflake",
 ]
@@ -1678,6 +1679,12 @@ async def _read_body(request: web.Request) -> tuple[Any, list[FilePart]]:
         return json.loads(raw), []
     except ValueError:
         return raw.decode("utf-8", "replace"), []
+
+
+def final_edit(fake: FakeDiscord, sent: SentInteraction) -> Callable[[Recorded], bool]:
+    """Matches the edit of ``sent``'s original response that carries the result's picture."""
+    hook = f"/webhooks/{fake.application_id}/{sent.token}/messages/@original"
+    return lambda r: r.method == "PATCH" and r.route == hook and bool(r.files)
 
 
 @contextlib.contextmanager
