@@ -191,3 +191,21 @@ async def test_embed_pictures_get_the_checks_of_an_upload(
         monkeypatch.setattr(message_pictures, "DEFAULT_MAX_BYTES", limit)
         fine = _with_embeds(fake, ann, {"type": "rich", "image": _media(big)})
         assert await _dreamed(fake, runner, fine, ann) == photos["cat"]
+
+
+@pytest.mark.parametrize("where", ["foreign", "group"])
+async def test_the_menu_works_where_the_bot_is_no_member(
+    fake: FakeDiscord, start_bot: Callable[..., Any], photos: dict[str, bytes], where: str
+) -> None:
+    """With the app installed to the member's account, "Dream this image" on a forwarded
+    picture in someone else's server or a group DM is answered through the webhook alone."""
+    runner = GatedRunner()
+    async with start_bot(runner=runner):
+        ann = fake.add_member("ann")
+        cat = fake.add_attachment(photos["cat"], filename="cat.png")
+        sent = await fake.send_message_command(
+            "Dream this image", _forwarded(fake, ann, attachments=[cat]), user=ann, where=where
+        )
+        final = await fake.wait_for(final_edit(fake, sent), timeout=60)
+        assert final.status == 200 and runner.requests[-1].picture == photos["cat"]
+        assert not fake.find(lambda r: r.route.startswith("/channels/") and r.status == 200)
