@@ -16,7 +16,7 @@ from bot.cogs.results import Card, result_card, result_controls
 from bot.cogs.results._card import ALT_TEXT_LIMIT, TEXT_LIMIT, THUMBNAIL_SIDE, thumbnail
 from bot.dreams._service import Finished
 from engine import available_models
-from tests.bot.support.fake_discord import components_refusal, walk_components
+from tests.bot.support.fake_components import components_refusal, walk_components
 from tests.bot.support.records import record
 
 

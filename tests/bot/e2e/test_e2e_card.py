@@ -14,18 +14,20 @@ from PIL import Image
 
 from bot.dreams import describe
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import (
+from tests.bot.support.fake_components import (
+    ACTION_ROW,
     COMPONENTS_V2,
-    FakeUser,
-    Recorded,
-    SentInteraction,
-    final_edit,
+    CONTAINER,
+    MEDIA_GALLERY,
+    SECTION,
+    TEXT_DISPLAY,
+    THUMBNAIL,
     walk_components,
 )
+from tests.bot.support.fake_discord import FakeUser, Recorded, SentInteraction, final_edit
 from tests.bot.support.results_fake import ResultsFake
 
 DEFERRED, MESSAGE, EPHEMERAL = 5, 4, 64
-CONTAINER, MEDIA_GALLERY, SECTION, TEXT_DISPLAY, THUMBNAIL, ACTION_ROW = 17, 12, 9, 10, 11, 1
 CONTROLS = {"deeper", "layer", "info", "delete"}
 
 

@@ -12,11 +12,8 @@ from PIL import Image
 
 from engine import presets
 from tests.bot.conftest import GatedRunner
-from tests.bot.support.fake_discord import (
-    COMPONENTS_V2,
-    FakeDiscord,
-    final_edit,
-)
+from tests.bot.support.fake_components import COMPONENTS_V2
+from tests.bot.support.fake_discord import FakeDiscord, final_edit
 
 DEFERRED, MESSAGE, AUTOCOMPLETE_RESULT, EPHEMERAL = 5, 4, 8, 64
 

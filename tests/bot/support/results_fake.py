@@ -15,16 +15,15 @@ import pytest
 import yarl
 from aiohttp import web
 
+from tests.bot.support.fake_components import TEXT_DISPLAY, walk_components
 from tests.bot.support.fake_discord import (
     DEFAULT_PERMISSIONS,
     OPTION_TYPES,
-    TEXT_DISPLAY,
     FakeDiscord,
     FakeUser,
     Recorded,
     SentInteraction,
     snowflake,
-    walk_components,
 )
 
 __all__ = ["CHANNEL_OPTION", "MANAGE_GUILD", "MANAGE_MESSAGES", "ResultsFake", "serve"]

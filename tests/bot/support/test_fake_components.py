@@ -9,12 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.bot.support.fake_discord import (
-    COMPONENTS_V2,
-    FakeDiscord,
-    Recorded,
-    components_refusal,
-)
+from tests.bot.support.fake_components import COMPONENTS_V2, components_refusal
+from tests.bot.support.fake_discord import FakeDiscord, Recorded
 
 
 def _text(content: str) -> dict[str, Any]:
