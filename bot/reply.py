@@ -40,7 +40,9 @@ def reaches_channel(interaction: discord.Interaction) -> bool:
     account, used in another server or a group DM) only the interaction's webhook answers, and
     Discord refuses the bot's token there (403, 50001 Missing Access)."""
     if interaction.guild_id is not None:
-        return interaction.is_guild_integration()
+        # an interaction that names no installation at all predates account installs: the
+        # server's own install
+        return interaction.is_guild_integration() or not interaction.is_user_integration()
     return interaction.context.dm_channel
 
 

@@ -69,6 +69,9 @@ class Interaction:
     def is_guild_integration(self) -> bool:
         return self.installed_here
 
+    def is_user_integration(self) -> bool:
+        return not self.installed_here  # installed to the member's account instead
+
     async def _open_dm(self, user: discord.abc.Snowflake) -> Channel:
         assert user.id == self.user.id
         return self.direct
@@ -187,6 +190,10 @@ def test_the_bots_token_reaches_servers_that_installed_it_and_its_own_dm_only() 
     assert reaches_channel(interaction)  # type: ignore[arg-type]
     interaction.installed_here = False
     assert not reaches_channel(interaction)  # type: ignore[arg-type]
+    # an interaction naming no installation (before account installs): the server's own
+    interaction.is_user_integration = lambda: False  # type: ignore[method-assign]
+    assert reaches_channel(interaction)  # type: ignore[arg-type]
+    del interaction.is_user_integration
     interaction.guild_id = None
     interaction.context = discord.app_commands.AppCommandContext(dm_channel=True)
     assert reaches_channel(interaction)  # type: ignore[arg-type]

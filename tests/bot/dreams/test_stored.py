@@ -33,7 +33,9 @@ def test_only_a_channel_the_bot_may_post_in_is_stored() -> None:
         guild_id=3,
         context=discord.app_commands.AppCommandContext(guild=True),
         is_guild_integration=lambda: True,
+        is_user_integration=lambda: False,
     )
     assert postable_channel(interaction) == 5
     interaction.is_guild_integration = lambda: False
+    interaction.is_user_integration = lambda: True
     assert postable_channel(interaction) is None
