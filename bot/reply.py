@@ -119,7 +119,8 @@ class Reply:
         return await self._post_in_channel(content, pictures, **controls)
 
     async def refuse(self, content: str, *, private: bool = True) -> None:
-        """Tell the member why not, ephemerally while the token lives (in the channel after).
+        """Tell the member why not, ephemerally while the token lives (after it, where a late
+        answer goes: the channel, or the member's DMs).
 
         A public deferred message is deleted first: the refusal is for the member alone, and the
         channel is not left with a "thinking" message that never ends. With ``private=False``
