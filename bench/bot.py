@@ -28,6 +28,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
+
 from tests.bot.support.fake_discord import (  # noqa: E402
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     FakeDiscord,
