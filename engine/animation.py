@@ -19,7 +19,7 @@ from PIL import Image
 from engine.errors import DreamCancelled, ParamsError
 from engine.frames import ANIMATION_FORMATS, Animation, decode_animation, encode_animation
 from engine.models import DEFAULT_MODEL
-from engine.params import DreamParams, Progress, check_range
+from engine.params import DreamParams, Progress, check_range, recipe_terms
 from engine.pictures import DEFAULT_MAX_PIXELS, Encoded, decode
 from engine.transforms import from_pil, octave_sizes, to_pil
 
@@ -172,7 +172,7 @@ class FrameProgress(Progress):
 def objective_cost(params: DreamParams, *, guided: bool = False) -> float:
     """How many times one layer's step a step of this objective costs: each further layer of a
     mix, a class, a guide picture and smooth add their share."""
-    terms = sum(len(recipe.split("+")) for recipe in params.layers) or 1
+    terms = len(recipe_terms(params.layers)) or 1
     return (
         1.0
         + EXTRA_LAYER_COST * (terms - 1)

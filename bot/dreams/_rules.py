@@ -13,7 +13,7 @@ import discord
 from bot.dreams._texts import count
 from bot.errors import NotHere, OptionRejected
 from bot.storage import ServerSettings
-from engine import DreamParams, objective_cost, presets
+from engine import DreamParams, objective_cost, presets, recipe_terms
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -142,7 +142,7 @@ class Rules:
 
 def _dearer(params: DreamParams, *, guided: bool) -> str:
     """Why a dream's step cap is lower than one layer's: "for a mix of 2 layers and a class"."""
-    terms = sum(len(recipe.split("+")) for recipe in params.layers)
+    terms = len(recipe_terms(params.layers))
     parts = [f"a mix of {terms} layers"] if terms > 1 else []
     parts += ["a class"] if params.dream_of is not None else []
     parts += ["a guide picture"] if guided else []
