@@ -272,8 +272,9 @@ class Dreams:
     async def _expected_s(self, plan: JobPlan) -> float:
         """About how long until a dream queued now is finished: the dreams ahead of it, each
         taking a recent dream's median time (else this one's estimate), then its own."""
-        recent = await self.store.recent_seconds(20)
-        typical = statistics.median(recent) if recent else plan.seconds or 0.0
+        typical = await self._typical_s()
+        if typical is None:
+            typical = plan.seconds or 0.0
         ahead = self.bot.jobs.waiting + self.bot.jobs.running
         return ahead * typical + (plan.seconds if plan.seconds is not None else typical)
 
@@ -511,14 +512,18 @@ class Dreams:
         # the backend also counts dreams started elsewhere (other bot processes)
         waiting = self.bot.jobs.waiting
         running = running or bool(self.bot.jobs.running)
-        recent = await self.store.recent_seconds(20)
         return QueueView(
             waiting=max(waiting, queued),
             running=running,
             positions=tuple(sorted(positions)),
             mine_running=mine_running,
-            typical_s=statistics.median(recent) if recent else None,
+            typical_s=await self._typical_s(),
         )
+
+    async def _typical_s(self) -> float | None:
+        """A recent dream's engine time (the median of the last 20); None without history."""
+        recent = await self.store.recent_seconds(20)
+        return statistics.median(recent) if recent else None
 
     async def cleanup(self, *, now: float | None = None) -> int:
         """Delete the pictures older than the retention; returns how many files went."""
