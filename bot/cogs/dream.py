@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._message_pictures import NO_PICTURE, MessagePicture, find_picture, first_picture
+from bot.cogs._message_pictures import NO_PICTURE, MessagePicture, find_picture
 from bot.cogs._options import (
     SEED_MAX,
     check_attachment,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from bot.bot import DreamBot
     from bot.dreams import Dreams
 
-__all__ = ["Dream", "check_attachment", "first_picture", "setup"]
+__all__ = ["Dream", "check_attachment", "setup"]
 
 
 class Dream(commands.Cog):

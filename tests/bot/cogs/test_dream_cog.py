@@ -9,7 +9,7 @@ import pytest
 
 from bot.bot import DreamBot
 from bot.cogs._options import layer_autocomplete, model_autocomplete
-from bot.cogs.dream import Dream, check_attachment, first_picture
+from bot.cogs.dream import Dream, check_attachment
 from bot.errors import OptionRejected
 from bot.jobs import LocalBackend
 from bot.settings import Settings
@@ -30,14 +30,6 @@ def cog(tmp_path: Any) -> Dream:
     )
     bot = DreamBot(settings=settings, jobs=LocalBackend(make_runner=lambda: None))  # type: ignore[arg-type,return-value]
     return Dream(bot, dreams=None)  # type: ignore[arg-type]  # _params needs no service
-
-
-def test_first_picture_prefers_an_accepted_image() -> None:
-    """The context menu takes the first PNG/JPEG/WebP/GIF, else the first image, else none."""
-    text, tiff, png = attachment("text/plain"), attachment("image/tiff"), attachment("image/png")
-    assert first_picture([text, tiff, png]) is png  # type: ignore[list-item]
-    assert first_picture([text, tiff]) is tiff  # type: ignore[list-item]
-    assert first_picture([text]) is None  # type: ignore[list-item]
 
 
 def test_attachment_metadata_is_checked_before_download() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.cogs._message_pictures import MessagePicture, find_picture
+from bot.cogs._message_pictures import MessagePicture, find_picture, first_picture
 from engine import PictureError
 
 
@@ -32,6 +32,18 @@ def _message(
     return SimpleNamespace(
         attachments=list(attachments), embeds=list(embeds), message_snapshots=list(snapshots)
     )
+
+
+def test_first_picture_prefers_an_accepted_image() -> None:
+    """The context menu takes the first PNG/JPEG/WebP/GIF, else the first image, else none."""
+    text, tiff, png = (
+        _attachment("a.txt", "text/plain"),
+        _attachment("a.tiff", "image/tiff"),
+        _attachment("a.png"),
+    )
+    assert first_picture([text, tiff, png]) is png  # type: ignore[list-item]
+    assert first_picture([text, tiff]) is tiff  # type: ignore[list-item]
+    assert first_picture([text]) is None  # type: ignore[list-item]
 
 
 def test_attachments_then_snapshots_then_embeds_image_before_thumbnail() -> None:
