@@ -806,32 +806,24 @@ class FakeDiscord:
     def _context_payload(self, where: str, user: FakeUser) -> dict[str, Any]:
         """The fields saying where an interaction happened, as Discord sends them."""
         owners = {"1": str(user.id)}  # installed to the member's account
-        if where == "server":
+        if where in ("server", "foreign"):
+            channel = self.channel_payload()
+            if where == "foreign":
+                channel |= {
+                    "id": str(self.foreign_channel_id),
+                    "guild_id": str(self.foreign_guild_id),
+                    "name": "general",
+                }
+            guild = channel["guild_id"]
             return {
-                "guild_id": str(self.guild_id),
-                "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+                "guild_id": guild,
+                "guild": {"id": guild, "locale": "en-US", "features": []},
                 "guild_locale": "en-US",
-                "channel_id": str(self.channel_id),
-                "channel": self.channel_payload(),
-                "member": user.member_payload(),
-                "authorizing_integration_owners": {"0": str(self.guild_id)},
-                "context": 0,
-            }
-        if where == "foreign":
-            channel = {
-                **self.channel_payload(),
-                "id": str(self.foreign_channel_id),
-                "guild_id": str(self.foreign_guild_id),
-                "name": "general",
-            }
-            return {
-                "guild_id": str(self.foreign_guild_id),
-                "guild": {"id": str(self.foreign_guild_id), "locale": "en-US", "features": []},
-                "guild_locale": "en-US",
-                "channel_id": str(self.foreign_channel_id),
+                "channel_id": channel["id"],
                 "channel": channel,
                 "member": user.member_payload(),
-                "authorizing_integration_owners": owners,
+                # the test server installed the bot; elsewhere only the member has the app
+                "authorizing_integration_owners": {"0": guild} if where == "server" else owners,
                 "context": 0,
             }
         if where == "dm":
@@ -1289,26 +1281,29 @@ class FakeDiscord:
             interaction.original_message_id = int(message["id"])
         return _json(_public(message))
 
-    async def _get_hook_msg(
-        self, request: web.Request, record: Recorded, m: re.Match[str]
-    ) -> web.Response:
+    def _hook_target(self, m: re.Match[str]) -> dict[str, Any] | web.Response:
+        """The message a webhook message route names (``@original`` or an id), or Discord's
+        refusal of the token or the message."""
         interaction, refusal = self._webhook_check(m)
         if refusal is not None or interaction is None:
             return refusal or _error(404, 10015, "Unknown Webhook")
         message = self._hook_message(interaction, m.group("mid"))
-        if message is None:
-            return _error(404, 10008, "Unknown Message")
+        return message if message is not None else _error(404, 10008, "Unknown Message")
+
+    async def _get_hook_msg(
+        self, request: web.Request, record: Recorded, m: re.Match[str]
+    ) -> web.Response:
+        message = self._hook_target(m)
+        if isinstance(message, web.Response):
+            return message
         return _json(_public(message))
 
     async def _edit_hook_msg(
         self, request: web.Request, record: Recorded, m: re.Match[str]
     ) -> web.Response:
-        interaction, refusal = self._webhook_check(m)
-        if refusal is not None or interaction is None:
-            return refusal or _error(404, 10015, "Unknown Webhook")
-        message = self._hook_message(interaction, m.group("mid"))
-        if message is None:
-            return _error(404, 10008, "Unknown Message")
+        message = self._hook_target(m)
+        if isinstance(message, web.Response):
+            return message
         body = record.json if isinstance(record.json, dict) else {}
         if (refusal := _v2_refusal(message, body, record.files)) is not None:
             return refusal
@@ -1318,12 +1313,9 @@ class FakeDiscord:
     async def _del_hook_msg(
         self, request: web.Request, record: Recorded, m: re.Match[str]
     ) -> web.Response:
-        interaction, refusal = self._webhook_check(m)
-        if refusal is not None or interaction is None:
-            return refusal or _error(404, 10015, "Unknown Webhook")
-        message = self._hook_message(interaction, m.group("mid"))
-        if message is None:
-            return _error(404, 10008, "Unknown Message")
+        message = self._hook_target(m)
+        if isinstance(message, web.Response):
+            return message
         del self.messages[int(message["id"])]
         return web.Response(status=204)
 
